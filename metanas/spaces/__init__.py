@@ -17,12 +17,16 @@ def names() -> list[str]:
     return sorted(_SPACES)
 
 
-@lru_cache(maxsize=None)
 def get(name: str) -> CellSpace:
-    """Space by registry id (``nb201``, ``transnas_micro``)."""
+    """Space by registry id (``nb201``, ``transnas_micro``; a few aliases), one shared instance."""
     key = ALIASES.get(name.lower(), name.lower())
     if key not in _SPACES:
         raise KeyError(f"unknown search space {name!r}; choose one of {', '.join(names())}")
+    return _instance(key)
+
+
+@lru_cache(maxsize=None)
+def _instance(key: str) -> CellSpace:
     return _SPACES[key]()
 
 

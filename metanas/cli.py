@@ -1,0 +1,158 @@
+"""Command-line front ends (thin: parse, resolve, call the library).
+
+``adapt.py`` -> ``adapt_main``. Every user-facing error becomes one line on stderr and exit
+status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import UserInputError
+
+ADAPT_EPILOG = """examples:
+  python adapt.py                                   # shipped default: nb201/cifar100, baselines
+  python adapt.py --space nb201 --task nb201/cifar100 --method rs,rea,ls,gp-bo --budget 50 \\
+      --seeds 10 --output results.json
+  python adapt.py --space transnas_micro --task transnas_micro/class_scene --method rea,gp-bo
+  python adapt.py --space nb201 --task-table my_archs.csv --metric acc --report-metric test_acc
+  python adapt.py --list-tasks
+Writes OUTPUT (JSON: every evaluation of every run) and OUTPUT with .png (best-so-far vs
+evaluations, mean +- s.e.). Runs checkpoint after every evaluation under OUTPUT's stem + '.runs/';
+re-running the same command resumes (use --fresh to start over).
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import spaces, strategies
+
+    p = argparse.ArgumentParser(
+        prog="adapt.py",
+        description="Search a NAS task with one or several methods (benchmark mode: evaluations "
+                    "are table lookups) and compare them over seeds.",
+        epilog=ADAPT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", default="nb201", help=f"search space: {', '.join(spaces.names())} "
+                   "(default: nb201)")
+    p.add_argument("--task", default=None,
+                   help="shipped task id, e.g. nb201/cifar10, nb201/cifar100, "
+                        "nb201/imagenet16-120, transnas_micro/class_scene (default: the space's "
+                        "first CIFAR-100 / class_scene task); see --list-tasks")
+    p.add_argument("--task-table", metavar="FILE.csv", default=None,
+                   help="your own table instead of --task: a CSV with an architecture column "
+                        "'arch' in the space's string form and metric columns")
+    p.add_argument("--metric", default=None,
+                   help="metric to maximise (task default: validation accuracy; required "
+                        "column name with --task-table)")
+    p.add_argument("--report-metric", default=None,
+                   help="metric reported for the returned arch (task default: test accuracy)")
+    p.add_argument("--method", default="rs,rea,ls,gp-bo",
+                   help=f"comma-separated methods: {', '.join(strategies.available())} "
+                        "(default: rs,rea,ls,gp-bo)")
+    p.add_argument("--budget", type=int, default=50, help="evaluations per run (default: 50)")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default: 3)")
+    p.add_argument("--seed-start", type=int, default=0, help="first seed (default: 0)")
+    p.add_argument("--batch-size", type=int, default=1,
+                   help="architectures proposed per round (default: 1)")
+    p.add_argument("--output", default="results/adapt.json",
+                   help="results JSON; the plot goes next to it (default: results/adapt.json)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="parallel processes over (method, seed) runs (default: 1)")
+    p.add_argument("--fresh", action="store_true",
+                   help="ignore existing checkpoints of this output and start over")
+    p.add_argument("--list-tasks", action="store_true", help="list shipped tasks and exit")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+@contextmanager
+def _one_line_errors():
+    try:
+        yield
+    except (UserInputError, KeyError, ValueError, FileNotFoundError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"error: {msg}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def adapt_main(argv: list[str] | None = None) -> int:
+    from . import spaces
+    from .harness import HarnessConfig, plot_results, run_harness
+
+    args = _parser().parse_args(argv)
+    with _one_line_errors():
+        if args.list_tasks:
+            from .meta_dataset import MetaDataset
+
+            md = MetaDataset.load()
+            for row in md.tasks.itertuples():
+                if not str(row.task).startswith("metad2a/"):
+                    print(f"{row.task:36s} {row.space:15s} {row.description}")
+            n = int(md.tasks.task.str.startswith("metad2a/").sum())
+            print(f"... and {n} MetaD2A tasks metad2a/<id> (partial tables, 1-5 archs each)")
+            return 0
+        space = spaces.get(args.space)
+        for name, v in (("--budget", args.budget), ("--seeds", args.seeds),
+                        ("--batch-size", args.batch_size), ("--workers", args.workers)):
+            if v < 1:
+                raise UserInputError(f"{name} must be >= 1, got {v}")
+        methods = [m.strip() for m in args.method.split(",") if m.strip()]
+        from . import strategies
+
+        unknown = [m for m in methods if m not in strategies.available()]
+        if unknown:
+            raise UserInputError(f"unknown method(s) {', '.join(unknown)}; choose from "
+                                 f"{', '.join(strategies.available())}")
+        task = args.task or {"nb201": "nb201/cifar100",
+                             "transnas_micro": "transnas_micro/class_scene"}[space.name]
+        if args.task_table:
+            if not Path(args.task_table).is_file():
+                raise UserInputError(f"--task-table {args.task_table}: no such file")
+            if not args.metric:
+                raise UserInputError("--task-table needs --metric COLUMN (the column to maximise)")
+        cfg = HarnessConfig(space=space.name, task=task, methods=methods,
+                            seeds=list(range(args.seed_start, args.seed_start + args.seeds)),
+                            budget=args.budget, batch_size=args.batch_size, metric=args.metric,
+                            report_metric=args.report_metric, task_table=args.task_table,
+                            workers=args.workers)
+        out = Path(args.output)
+        if args.fresh:
+            import shutil
+
+            shutil.rmtree(out.with_name(out.stem + ".runs"), ignore_errors=True)
+        total = len(methods) * args.seeds * args.budget
+        bar = None
+        if not args.quiet:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="eval", desc="search", file=sys.stderr, disable=None)
+        try:
+            results = run_harness(cfg, out, progress=bar.update if bar else None)
+        finally:
+            if bar is not None:
+                bar.close()
+        png = out.with_suffix(".png")
+        plot_results(results, png)
+    _print_summary(results)
+    print(f"wrote {out} and {png}")
+    return 0
+
+
+def _print_summary(results: dict) -> None:
+    budget = results["budget"]
+    opt = results.get("optimum") or {}
+    print(f"task {results['task']} ({results['space']}), metric {results['metric']}, "
+          f"budget {budget}, {len(results['seeds'])} seed(s)"
+          + (f", optimum {opt['value']:.3f}" if opt.get("value") is not None else ""))
+    keys = [k for k in ("best@20", "best@50", "best@100") if int(k[5:]) <= budget]
+    head = f"{'method':14s}" + "".join(f"{k:>18s}" for k in keys) + f"{'final report':>22s}"
+    print(head)
+    for m, res in results["results"].items():
+        s = res["summary"]
+        cells = "".join(f"{s[k]['mean']:>11.3f} ± {s[k]['se']:<5.3f}" if k in s else f"{'':>18s}"
+                        for k in keys)
+        rep = next((f"{k[13:]} {v['mean']:.3f} ± {v['se']:.3f}" for k, v in s.items()
+                    if k.startswith("final_report_")), "")
+        print(f"{m:14s}{cells}{rep:>22s}")

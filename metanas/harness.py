@@ -1,0 +1,216 @@
+"""Benchmark harness: several strategies x seeds on one task, through ``run_search``.
+
+Writes the results JSON::
+
+    {"space", "task", "metric", "budget", "batch_size",
+     "results": {method: {"runs": [{"seed", "history": [{"arch", "value", "best_so_far",
+                                                          "report", "time_s", "cost_s"}],
+                                    "best_arch", "best_value", "best_report"}],
+                          "summary": {...}}},
+     "optimum": {...}}
+
+and a PNG of best-so-far vs evaluations (mean +- standard error over seeds). Every run
+checkpoints after each evaluation under ``<output stem>.runs/``, so an interrupted harness
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .io import atomic_write_json, read_json
+from .search import run_search
+
+#: evaluation counts at which the summary reports the mean best-so-far
+SUMMARY_AT = (10, 20, 50, 100, 200)
+
+
+@dataclass
+class HarnessConfig:
+    """What to compare. ``task`` is a shipped task id or, with ``task_table``, a label."""
+
+    space: str
+    task: str
+    methods: Sequence[str]
+    seeds: Sequence[int]
+    budget: int
+    batch_size: int = 1
+    metric: str | None = None
+    report_metric: str | None = None
+    task_table: str | None = None
+    method_kwargs: dict[str, dict] = field(default_factory=dict)
+    workers: int = 1
+
+
+def build_benchmark(cfg: HarnessConfig):
+    from .benchmarks import get_benchmark
+
+    return get_benchmark(cfg.task_table or cfg.task, space=cfg.space, metric=cfg.metric,
+                         report_metric=cfg.report_metric)
+
+
+def build_strategy(name: str, space, seed: int, bench, kwargs: dict | None = None):
+    from . import strategies
+
+    kw = dict(kwargs or {})
+    cands = bench.candidates()
+    if cands is not None and len(cands) < space.size:
+        kw.setdefault("candidates", cands)
+    return strategies.make(name, space, seed=seed, **kw)
+
+
+def _one_run(cfg: HarnessConfig, method: str, seed: int, ckpt: str | None,
+             threads: int | None) -> dict:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    bench = build_benchmark(cfg)
+    strategy = build_strategy(method, bench.space, seed, bench, cfg.method_kwargs.get(method))
+    run = run_search(strategy, bench, cfg.budget, seed=seed, batch_size=cfg.batch_size,
+                     checkpoint=ckpt)
+    return run.to_json()
+
+
+def summarise(runs: list[dict], bench=None) -> dict:
+    """Mean / standard error of best-so-far at ``SUMMARY_AT``, plus the final best's report
+    and, with a full table, its top fraction (share of the space strictly better)."""
+    out: dict = {"n_runs": len(runs)}
+    curves = [np.array([h["best_so_far"] for h in r["history"]]) for r in runs]
+    for k in SUMMARY_AT:
+        vals = [c[k - 1] for c in curves if len(c) >= k]
+        if len(vals) == len(runs) and vals:
+            out[f"best@{k}"] = _mean_se(vals)
+            if bench is not None and hasattr(bench, "top_fraction"):
+                out[f"top_fraction@{k}"] = _mean_se([bench.top_fraction(v) for v in vals])
+    finals = [r["best_report"] or {} for r in runs]
+    for key in sorted({k for f in finals for k in f}):
+        vals = [f[key] for f in finals if key in f]
+        if len(vals) == len(finals):
+            out[f"final_report_{key}"] = _mean_se(vals)
+    times = [r["history"][-1]["time_s"] for r in runs if r["history"]]
+    if times:
+        out["wall_s"] = _mean_se(times)
+    return out
+
+
+def _mean_se(vals) -> dict:
+    v = np.asarray(vals, dtype=float)
+    se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
+    return {"mean": float(v.mean()), "se": se}
+
+
+def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
+                progress: Callable[[int], None] | None = None) -> dict:
+    """Run every (method, seed), checkpointing under ``<output>.runs/``; write ``output``."""
+    output = Path(output)
+    run_dir = output.with_suffix("").with_name(output.stem + ".runs")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    bench = build_benchmark(cfg)  # validates the task (and user table) before any run
+    jobs = [(m, s) for m in cfg.methods for s in cfg.seeds]
+    results: dict = {
+        "space": bench.space.name, "task": bench.task, "metric": bench.metric,
+        "budget": cfg.budget, "batch_size": cfg.batch_size, "seeds": list(cfg.seeds),
+        "results": {m: {"runs": []} for m in cfg.methods},
+    }
+    if getattr(bench, "optimum", None) is not None:
+        results["optimum"] = bench.optimum
+
+    def ckpt(m, s):
+        return str(run_dir / f"{m}-seed{s}.json")
+
+    done: dict[tuple[str, int], dict] = {}
+    todo = []
+    for m, s in jobs:
+        p = Path(ckpt(m, s))
+        if p.exists():
+            state = read_json(p)
+            if len(state.get("history", [])) >= cfg.budget:
+                from .search import SearchRun
+
+                r = SearchRun(m, s, bench.task, state["history"][: cfg.budget])
+                done[(m, s)] = r.to_json()
+                continue
+        todo.append((m, s))
+
+    def finish(m, s, res):
+        done[(m, s)] = res
+        if progress is not None:
+            progress(cfg.budget)
+        _write(results, done, cfg, bench, output)
+
+    if progress is not None and done:
+        progress(cfg.budget * len(done))
+    if cfg.workers <= 1 or len(todo) <= 1:
+        for m, s in todo:
+            finish(m, s, _one_run(cfg, m, s, ckpt(m, s), None))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // cfg.workers)
+        with ProcessPoolExecutor(max_workers=cfg.workers) as pool:
+            futs = {pool.submit(_one_run, cfg, m, s, ckpt(m, s), threads): (m, s)
+                    for m, s in todo}
+            for fut in _as_completed(futs):
+                m, s = futs[fut]
+                finish(m, s, fut.result())
+    return _write(results, done, cfg, bench, output)
+
+
+def _as_completed(futs):
+    from concurrent.futures import as_completed
+
+    return as_completed(futs)
+
+
+def _write(results: dict, done: dict, cfg: HarnessConfig, bench, output: Path) -> dict:
+    for m in cfg.methods:
+        runs = [done[(m, s)] for s in cfg.seeds if (m, s) in done]
+        results["results"][m] = {"runs": runs, "summary": summarise(runs, bench)}
+    atomic_write_json(output, results)
+    return results
+
+
+def plot_results(results: dict, png: str | os.PathLike, title: str | None = None) -> None:
+    """Best-so-far vs evaluations, mean +- standard error over seeds, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    for method, res in results["results"].items():
+        curves = [np.array([h["best_so_far"] for h in r["history"]]) for r in res["runs"]]
+        if not curves:
+            continue
+        n = min(len(c) for c in curves)
+        c = np.stack([c[:n] for c in curves])
+        mean = c.mean(0)
+        se = c.std(0, ddof=1) / math.sqrt(len(c)) if len(c) > 1 else np.zeros(n)
+        x = np.arange(1, n + 1)
+        ax.plot(x, mean, label=f"{method} (n={len(c)})")
+        ax.fill_between(x, mean - se, mean + se, alpha=0.2)
+    opt = results.get("optimum")
+    if isinstance(opt, dict) and opt.get("value") is not None:
+        ax.axhline(opt["value"], color="k", ls=":", lw=1, label="optimum")
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel(f"best {results.get('metric', 'value')} so far")
+    ax.set_title(title or f"{results['task']} ({results['space']})")
+    ax.grid(alpha=0.3)
+    # zoom on the interesting range: from the median first-eval value to the optimum
+    firsts = [r["history"][0]["best_so_far"] for res in results["results"].values()
+              for r in res["runs"] if r["history"]]
+    if firsts:
+        lo = float(np.median(firsts))
+        hi = max(ax.get_ylim()[1], lo + 1e-9)
+        ax.set_ylim(lo, hi)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    Path(png).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png)
+    plt.close(fig)
