@@ -154,5 +154,5 @@ def _print_summary(results: dict) -> None:
         cells = "".join(f"{s[k]['mean']:>11.3f} ± {s[k]['se']:<5.3f}" if k in s else f"{'':>18s}"
                         for k in keys)
         rep = next((f"{k[13:]} {v['mean']:.3f} ± {v['se']:.3f}" for k, v in s.items()
-                    if k.startswith("final_report_")), "")
+                    if k.startswith("final_report_") and "regret" not in k), "")
         print(f"{m:14s}{cells}{rep:>22s}")

@@ -95,10 +95,21 @@ def summarise(runs: list[dict], bench=None) -> dict:
         vals = [f[key] for f in finals if key in f]
         if len(vals) == len(finals):
             out[f"final_report_{key}"] = _mean_se(vals)
+            if bench is not None and key in getattr(bench, "report_keys", ()):
+                out[f"final_report_regret_{key}"] = _mean_se(
+                    [bench.report_regret(v, key) for v in vals])
     times = [r["history"][-1]["time_s"] for r in runs if r["history"]]
     if times:
         out["wall_s"] = _mean_se(times)
     return out
+
+
+def optimum_info(bench) -> dict | None:
+    """``{"value", "arch", "report": {key: best}}`` of a table benchmark (None otherwise)."""
+    if not hasattr(bench, "optimum"):
+        return None
+    return {"value": bench.optimum, "arch": bench.space.to_str(bench.optimum_arch),
+            "report": {k: bench.report_optimum(k) for k in bench.report_keys}}
 
 
 def _mean_se(vals) -> dict:
@@ -120,8 +131,7 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
         "budget": cfg.budget, "batch_size": cfg.batch_size, "seeds": list(cfg.seeds),
         "results": {m: {"runs": []} for m in cfg.methods},
     }
-    if getattr(bench, "optimum", None) is not None:
-        results["optimum"] = bench.optimum
+    results["optimum"] = optimum_info(bench)
 
     def ckpt(m, s):
         return str(run_dir / f"{m}-seed{s}.json")

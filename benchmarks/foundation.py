@@ -1,0 +1,90 @@
+"""Foundation must-shows: RS / REA / LS / GP-BO on NB201 CIFAR-100 and TransNAS class_scene.
+
+For each task: the harness (``metanas.harness``) with every method x seeds up to the budget,
+writing ``<out>/foundation_<task>.json`` and ``.png``; then a summary
+``<out>/foundation_summary.json`` with, per task, the mean (s.e.) best-so-far at 20 / 50 / 100
+evaluations, the exact expectation of random search (sampling without replacement, computed
+from the full table) and the checks of the foundation issue.
+
+    python benchmarks/foundation.py                 # 10 seeds, budget 100, 2 workers
+    python benchmarks/foundation.py --seeds 3 --budget 50 --tasks nb201/cifar100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.special import gammaln
+
+from metanas.benchmarks import get_benchmark
+from metanas.harness import HarnessConfig, plot_results, run_harness
+
+DEFAULT_TASKS = ("nb201/cifar100", "transnas_micro/class_scene")
+
+
+def expected_max_without_replacement(values: np.ndarray, k: int) -> float:
+    """E[max of k distinct uniform draws] = sum_i v_(i) C(i-1, k-1) / C(N, k), v ascending."""
+    v = np.sort(np.asarray(values, dtype=float))
+    n = len(v)
+    i = np.arange(1, n + 1)
+    logp = np.full(n, -np.inf)
+    ok = i >= k
+    logp[ok] = (gammaln(i[ok]) - gammaln(k) - gammaln(i[ok] - k + 1)
+                - (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)))
+    return float(np.sum(v * np.exp(logp)))
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--tasks", default=",".join(DEFAULT_TASKS))
+    p.add_argument("--methods", default="rs,rea,ls,gp-bo")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--budget", type=int, default=100)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--out", default="benchmarks/results")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    summary = {"seeds": args.seeds, "budget": args.budget, "tasks": {}}
+    for task in args.tasks.split(","):
+        bench = get_benchmark(task)
+        cfg = HarnessConfig(space=bench.space.name, task=task, methods=args.methods.split(","),
+                            seeds=list(range(args.seeds)), budget=args.budget,
+                            workers=args.workers)
+        stem = "foundation_" + task.replace("/", "_")
+        res = run_harness(cfg, out / f"{stem}.json")
+        plot_results(res, out / f"{stem}.png")
+        vals = bench.values()
+        row = {"optimum": res["optimum"],
+               "rs_exact": {k: expected_max_without_replacement(vals, k)
+                            for k in (20, 50, 100) if k <= args.budget},
+               "methods": {}}
+        for m, r in res["results"].items():
+            s = r["summary"]
+            row["methods"][m] = {k: s[k] for k in s if k.startswith(("best@", "top_fraction@",
+                                                                      "final_report", "wall_s"))}
+        mean = {m: {k: v["mean"] for k, v in d.items() if isinstance(v, dict)}
+                for m, d in row["methods"].items()}
+        checks = {}
+        if "rs" in mean:
+            for k, e in row["rs_exact"].items():
+                if f"best@{k}" in mean["rs"]:
+                    checks[f"rs_within_0.3_of_exact@{k}"] = abs(mean["rs"][f"best@{k}"] - e) <= 0.3
+        if {"rea", "rs"} <= mean.keys() and args.budget >= 100:
+            checks["rea_beats_rs@100"] = mean["rea"]["best@100"] > mean["rs"]["best@100"]
+        if {"gp-bo", "rea"} <= mean.keys() and args.budget >= 50:
+            checks["gpbo_beats_rea@50"] = mean["gp-bo"]["best@50"] > mean["rea"]["best@50"]
+        row["checks"] = checks
+        summary["tasks"][task] = row
+        print(json.dumps({task: {"rs_exact": row["rs_exact"], "checks": checks,
+                                 "best": {m: {k: round(v, 3) for k, v in d.items()
+                                              if k.startswith("best@")}
+                                          for m, d in mean.items()}}}, indent=1))
+    (out / "foundation_summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,609 @@
+"""Meta-datasets: measured (task, architecture, metric) tables in one Parquet format.
+
+A meta-dataset *collection* is a folder of up to three Parquet files (schemas below, full
+documentation in ``meta_datasets/README.md``):
+
+``tasks.parquet``    one row per task: ``task, space, description, n_classes, class_ids,
+                     sample_features, default_metric, report_metric, source, licence``
+``triples.parquet``  one row per measurement: ``task, space, arch, metric, value, fidelity,
+                     split, source``; ``(task, arch, metric, split, fidelity)`` is unique
+``proxies.parquet``  optional, zero-cost proxy scores: ``task, space, arch, proxy, score,
+                     time_s, source``
+
+Conventions: ``arch`` is the space's own string (``metanas.spaces.get(space).to_str``);
+``metric`` names a quantity without its split (``acc``, ``ssim``, ``neg_loss``...), ``split``
+says which data measured it (``valid`` | ``test``); higher is better for every metric except
+the ``*_norm`` cost attributes and ``cost_s``. A task is searched on ``default_metric`` at
+split ``valid`` and reports ``report_metric`` at split ``test``. ``fidelity`` is the training
+length in epochs (``0`` = not stated by the source). A metric may also be named with its
+split as prefix: ``"test_acc"`` is metric ``acc`` at split ``test``.
+
+The collections shipped with metanas live in ``<repo>/meta_datasets/<collection>/`` (override
+the folder with the ``METANAS_DATA`` environment variable); they are built once from the raw
+benchmark files by ``meta_datasets/build_shipped.py`` and nothing here reads those raw files.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import UserInputError
+from .spaces import InvalidArchitecture
+from .spaces import get as get_space
+
+FORMAT_VERSION = 1
+FORMAT_KEY = b"metanas.meta_dataset.format"
+ENV_VAR = "METANAS_DATA"
+SPLITS = ("valid", "test")
+UNKNOWN_FIDELITY = 0
+#: triples metric holding an evaluation's cost in seconds (used by TabularBenchmark)
+COST_METRIC = "cost_s"
+
+TASKS_FILE, TRIPLES_FILE, PROXIES_FILE = "tasks.parquet", "triples.parquet", "proxies.parquet"
+
+TASKS_SCHEMA = pa.schema([
+    ("task", pa.string()),
+    ("space", pa.string()),
+    ("description", pa.string()),
+    ("n_classes", pa.int32()),
+    ("class_ids", pa.list_(pa.int32())),
+    ("sample_features", pa.list_(pa.list_(pa.list_(pa.float32())))),
+    ("default_metric", pa.string()),
+    ("report_metric", pa.string()),
+    ("source", pa.string()),
+    ("licence", pa.string()),
+])
+TRIPLES_SCHEMA = pa.schema([
+    ("task", pa.string()),
+    ("space", pa.string()),
+    ("arch", pa.string()),
+    ("metric", pa.string()),
+    ("value", pa.float64()),
+    ("fidelity", pa.int32()),
+    ("split", pa.string()),
+    ("source", pa.string()),
+])
+PROXIES_SCHEMA = pa.schema([
+    ("task", pa.string()),
+    ("space", pa.string()),
+    ("arch", pa.string()),
+    ("proxy", pa.string()),
+    ("score", pa.float64()),
+    ("time_s", pa.float64()),
+    ("source", pa.string()),
+])
+_SCHEMAS = {TASKS_FILE: TASKS_SCHEMA, TRIPLES_FILE: TRIPLES_SCHEMA, PROXIES_FILE: PROXIES_SCHEMA}
+_NOT_NULL = {
+    TASKS_FILE: ("task", "space", "description", "default_metric", "source", "licence"),
+    TRIPLES_FILE: ("task", "space", "arch", "metric", "value", "fidelity", "split", "source"),
+    PROXIES_FILE: ("task", "space", "arch", "proxy", "source"),
+}
+
+
+class MetaDatasetNotFound(FileNotFoundError):
+    """The shipped meta-dataset folder (or a requested collection) does not exist."""
+
+
+# ---------------------------------------------------------------------------- locations
+def shipped_root() -> Path:
+    """Folder of the shipped collections: ``$METANAS_DATA`` or ``<repo>/meta_datasets``."""
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env).expanduser()
+    import metanas
+
+    return Path(metanas.__file__).resolve().parents[1] / "meta_datasets"
+
+
+def _is_collection(folder: Path) -> bool:
+    return (folder / TASKS_FILE).is_file() and (folder / TRIPLES_FILE).is_file()
+
+
+def list_collections(root: str | os.PathLike | None = None) -> list[str]:
+    """Names of the collections (sub-folders in the format) under ``root`` (default shipped)."""
+    root = Path(root) if root is not None else shipped_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and _is_collection(p))
+
+
+def _missing_root_message(root: Path) -> str:
+    return (f"no meta-dataset collections in {root}: run `python meta_datasets/build_shipped.py` "
+            f"in the metanas repository (or set {ENV_VAR} to a folder holding "
+            f"<collection>/tasks.parquet + triples.parquet)")
+
+
+# ---------------------------------------------------------------------------- parquet I/O
+def _read_table(path: Path, schema: pa.Schema) -> pd.DataFrame:
+    # read through Python's open(), so that audit hooks / sandboxes see every file touched
+    data = path.read_bytes()
+    table = pq.read_table(pa.BufferReader(data))
+    missing = [n for n in schema.names if n not in table.column_names]
+    if missing:
+        raise ValueError(f"{path} is not in the metanas meta-dataset format: missing column(s) "
+                         f"{', '.join(missing)}")
+    extra = [n for n in table.column_names if n not in schema.names]
+    known = table.select(schema.names).cast(schema)
+    for n in extra:  # forward compatibility: keep unknown columns at the end
+        known = known.append_column(table.schema.field(n), table.column(n))
+    return _to_pandas(known)
+
+
+def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    df = table.to_pandas()
+    if "n_classes" in df.columns:
+        df["n_classes"] = df["n_classes"].astype("Int32")
+    return df
+
+
+def _empty(schema: pa.Schema) -> pd.DataFrame:
+    return _to_pandas(schema.empty_table())
+
+
+def _normalise(df: pd.DataFrame | None, schema: pa.Schema) -> pd.DataFrame:
+    """``df`` with exactly the schema's columns (in order) and dtypes."""
+    if df is None:
+        return _empty(schema)
+    missing = [n for n in schema.names if n not in df.columns]
+    if missing:
+        raise ValueError(f"table lacks column(s) {', '.join(missing)} of the meta-dataset format")
+    table = pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+    return _to_pandas(table)
+
+
+def table_to_parquet_bytes(df: pd.DataFrame, schema: pa.Schema, *, compression_level: int = 15) -> bytes:
+    """Serialise ``df`` (columns of ``schema``) as deterministic, zstd-compressed Parquet."""
+    table = pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+    table = table.replace_schema_metadata({FORMAT_KEY: str(FORMAT_VERSION).encode()})
+    strings = [f.name for f in schema if pa.types.is_string(f.type)]
+    floats = [f.name for f in schema if pa.types.is_floating(f.type)]
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf, compression="zstd", compression_level=compression_level,
+                   use_dictionary=strings, use_byte_stream_split=floats,
+                   row_group_size=1 << 22)
+    return buf.getvalue().to_pybytes()
+
+
+# ---------------------------------------------------------------------------- the class
+class MetaDataset:
+    """Tasks, triples and proxies of one or more collections, as pandas DataFrames.
+
+    Build one with :meth:`load` (shipped collections or any folder in the format),
+    :func:`load_user_table` (a user CSV), :meth:`concat` / ``+``, or directly from
+    DataFrames with the format's columns.
+    """
+
+    def __init__(self, tasks: pd.DataFrame, triples: pd.DataFrame,
+                 proxies: pd.DataFrame | None = None, *, name: str = "",
+                 _normalised: bool = False) -> None:
+        if _normalised:
+            self.tasks, self.triples = tasks, triples
+            self.proxies = proxies if proxies is not None else _empty(PROXIES_SCHEMA)
+        else:
+            self.tasks = _normalise(tasks, TASKS_SCHEMA)
+            self.triples = _normalise(triples, TRIPLES_SCHEMA)
+            self.proxies = _normalise(proxies, PROXIES_SCHEMA)
+        self.name = name
+        dup = self.tasks["task"][self.tasks["task"].duplicated()]
+        if len(dup):
+            raise ValueError(f"task id {dup.iloc[0]!r} appears twice in the task table")
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def load(cls, name_or_path: str | os.PathLike | Sequence[str] | None = None) -> "MetaDataset":
+        """Load meta-dataset collections.
+
+        Args:
+            name_or_path: ``None`` = every shipped collection; a collection name
+                (``"nb201"``, ``"metad2a"``, ``"transnas_micro"``); a list of names; or a
+                folder path, either one collection (holding ``tasks.parquet``) or a folder of
+                collections.
+        """
+        root = shipped_root()
+        if isinstance(name_or_path, (list, tuple)):
+            return cls.concat([cls.load(n) for n in name_or_path])
+        if name_or_path is None:
+            names = list_collections(root)
+            if not names:
+                raise MetaDatasetNotFound(_missing_root_message(root))
+            return cls.concat([cls._load_folder(root / n) for n in names], name="shipped")
+        text = str(name_or_path)
+        candidate = root / text
+        if os.sep not in text and "/" not in text and _is_collection(candidate):
+            return cls._load_folder(candidate)
+        path = Path(name_or_path).expanduser()
+        if _is_collection(path):
+            return cls._load_folder(path)
+        if path.is_dir():
+            names = list_collections(path)
+            if names:
+                return cls.concat([cls._load_folder(path / n) for n in names], name=path.name)
+        shipped = list_collections(root)
+        if not shipped and not path.exists():
+            raise MetaDatasetNotFound(_missing_root_message(root))
+        raise MetaDatasetNotFound(
+            f"{text!r} is neither a shipped collection ({', '.join(shipped) or 'none found'}) "
+            f"nor a folder holding tasks.parquet + triples.parquet")
+
+    @classmethod
+    def _load_folder(cls, folder: Path) -> "MetaDataset":
+        tasks = _read_table(folder / TASKS_FILE, TASKS_SCHEMA)
+        triples = _read_table(folder / TRIPLES_FILE, TRIPLES_SCHEMA)
+        pfile = folder / PROXIES_FILE
+        proxies = _read_table(pfile, PROXIES_SCHEMA) if pfile.is_file() else None
+        return cls(tasks, triples, proxies, name=folder.name, _normalised=True)
+
+    @classmethod
+    def concat(cls, datasets: Iterable["MetaDataset"], name: str | None = None) -> "MetaDataset":
+        """One meta-dataset holding every task of ``datasets`` (task ids must not clash)."""
+        ds = list(datasets)
+        if not ds:
+            raise ValueError("concat needs at least one MetaDataset")
+        if len(ds) == 1:
+            return ds[0]
+
+        def cat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+            frames = [f for f in frames if len(f)] or frames[:1]
+            return pd.concat(frames, ignore_index=True)
+
+        return cls(cat([d.tasks for d in ds]), cat([d.triples for d in ds]),
+                   cat([d.proxies for d in ds]),
+                   name=name if name is not None else "+".join(d.name for d in ds if d.name),
+                   _normalised=True)
+
+    def __add__(self, other: "MetaDataset") -> "MetaDataset":
+        return MetaDataset.concat([self, other])
+
+    def __repr__(self) -> str:
+        return (f"MetaDataset({self.name!r}: {len(self.tasks)} tasks, {len(self.triples)} triples, "
+                f"{len(self.proxies)} proxy scores)")
+
+    # ------------------------------------------------------------------ selection
+    def task_ids(self, space: str | None = None) -> list[str]:
+        """Task ids, in table order; only those of ``space`` if given."""
+        t = self.tasks
+        if space is not None:
+            t = t[t["space"] == get_space(space).name]
+        return t["task"].tolist()
+
+    def for_space(self, space: str) -> "MetaDataset":
+        """The tasks (and their triples / proxies) of one search space."""
+        name = get_space(space).name
+        return self._filter(lambda df: df["space"] == name, suffix=name)
+
+    def subset(self, tasks: Iterable[str]) -> "MetaDataset":
+        """The given tasks only (ids resolved as in :meth:`table`)."""
+        keep = {self.resolve_task(t) for t in tasks}
+        return self._filter(lambda df: df["task"].isin(keep), suffix=f"{len(keep)} tasks")
+
+    def _filter(self, pred, suffix: str) -> "MetaDataset":
+        def sel(df: pd.DataFrame) -> pd.DataFrame:
+            return df[pred(df)].reset_index(drop=True)
+
+        return MetaDataset(sel(self.tasks), sel(self.triples), sel(self.proxies),
+                           name=f"{self.name}[{suffix}]", _normalised=True)
+
+    @cached_property
+    def _task_pos(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.tasks["task"])}
+
+    @cached_property
+    def _triple_rows(self) -> dict[str, np.ndarray]:
+        return self.triples.groupby("task", sort=False).indices
+
+    @cached_property
+    def _proxy_rows(self) -> dict[str, np.ndarray]:
+        return self.proxies.groupby("task", sort=False).indices
+
+    def resolve_task(self, task: str) -> str:
+        """The task id meant by ``task``: exact id, case-insensitive id, or unique short name
+        (``"cifar100"`` -> ``"nb201/cifar100"``); else a :class:`UserInputError`."""
+        if task in self._task_pos:
+            return task
+        low = str(task).strip().lower()
+        ids = list(self._task_pos)
+        hits = [t for t in ids if t.lower() == low]
+        if not hits:
+            hits = [t for t in ids if t.split("/", 1)[-1].lower() == low]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise UserInputError(f"task {task!r} is ambiguous ({', '.join(hits)}); give the full id")
+        close = difflib.get_close_matches(str(task), ids, n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(close)}? " if close else ""
+        raise UserInputError(f"unknown task {task!r}; {hint}({len(ids)} tasks in {self.name or 'this meta-dataset'}, "
+                             f"list them with MetaDataset.task_ids())")
+
+    def task(self, task: str) -> dict:
+        """The task-table row of ``task`` as a dict."""
+        tid = self.resolve_task(task)
+        return self.tasks.iloc[self._task_pos[tid]].to_dict()
+
+    def triples_of(self, task: str) -> pd.DataFrame:
+        """Every triple of ``task``."""
+        tid = self.resolve_task(task)
+        rows = self._triple_rows.get(tid, np.empty(0, dtype=np.int64))
+        return self.triples.iloc[rows]
+
+    @cached_property
+    def _columns(self) -> dict[str, np.ndarray]:
+        return {"arch": self.triples["arch"].to_numpy(dtype=object),
+                "value": self.triples["value"].to_numpy(dtype=np.float64)}
+
+    def _groups(self, tid: str) -> dict[tuple[str, str, int], np.ndarray]:
+        """``(metric, split, fidelity) -> row positions`` of task ``tid`` (cached)."""
+        cache = self.__dict__.setdefault("_group_cache", {})
+        if tid not in cache:
+            rows = self._triple_rows.get(tid, np.empty(0, dtype=np.int64))
+            t = self.triples.iloc[rows]
+            cache[tid] = {(str(m), str(sp), int(f)): rows[ix] for (m, sp, f), ix in
+                          t.groupby(["metric", "split", "fidelity"], sort=True).indices.items()}
+        return cache[tid]
+
+    def metrics(self, task: str) -> pd.DataFrame:
+        """``metric, split, fidelity, n`` for every table ``task`` has."""
+        g = self._groups(self.resolve_task(task))
+        return pd.DataFrame([(m, sp, f, len(ix)) for (m, sp, f), ix in g.items()],
+                            columns=["metric", "split", "fidelity", "n"])
+
+    def resolve_metric(self, task: str, metric: str | None = None,
+                       split: str = "valid") -> tuple[str, str]:
+        """``(metric, split)`` meant by ``metric`` for ``task``.
+
+        ``None`` is the task's ``default_metric`` (``report_metric`` for split ``test`` when
+        set); ``"test_acc"``-style names carry their split, overriding ``split``.
+        """
+        tid = self.resolve_task(task)
+        if split not in SPLITS:
+            raise UserInputError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+        available = {(m, sp) for m, sp, _ in self._groups(tid)}
+        if metric is None:
+            row = self.tasks.iloc[self._task_pos[tid]]
+            rep = row["report_metric"]
+            metric = rep if split == "test" and isinstance(rep, str) and rep else row["default_metric"]
+        if (metric, split) in available:
+            return metric, split
+        for sp in SPLITS:
+            if metric.startswith(sp + "_") and (metric[len(sp) + 1:], sp) in available:
+                return metric[len(sp) + 1:], sp
+        names = ", ".join(sorted(f"{sp}_{m}" for m, sp in available)) or "none"
+        raise UserInputError(f"task {tid!r} has no metric {metric!r} on split {split!r}; "
+                             f"choose one of: {names}")
+
+    def fidelities(self, task: str, metric: str | None = None, split: str = "valid") -> list[int]:
+        """Fidelities (epochs) at which ``metric`` is tabulated for ``task``, ascending."""
+        tid = self.resolve_task(task)
+        m, sp = self.resolve_metric(tid, metric, split)
+        return sorted(f for mm, ss, f in self._groups(tid) if (mm, ss) == (m, sp))
+
+    def table(self, task: str, metric: str | None = None, split: str = "valid",
+              fidelity: int | None = None) -> pd.Series:
+        """``value`` of one metric for every architecture the task tabulates.
+
+        Args:
+            task: task id (see :meth:`resolve_task`).
+            metric: quantity (``"acc"``) or split-prefixed name (``"test_acc"``); ``None`` =
+                the task's default (see :meth:`resolve_metric`).
+            split: ``"valid"`` or ``"test"``.
+            fidelity: epochs; ``None`` = the highest available.
+
+        Returns:
+            float Series indexed by architecture string (name ``"<split>_<metric>"``; ``attrs``
+            hold task, metric, split, fidelity), in stored order.
+        """
+        tid = self.resolve_task(task)
+        m, sp = self.resolve_metric(tid, metric, split)
+        fids = self.fidelities(tid, m, sp)
+        if fidelity is None:
+            fidelity = fids[-1]
+        elif int(fidelity) not in fids:
+            raise UserInputError(f"task {tid!r} has {sp}_{m} at fidelity {', '.join(map(str, fids))} "
+                                 f"(epochs), not {fidelity}; pick one of those")
+        rows = self._groups(tid)[(m, sp, int(fidelity))]
+        cols = self._columns
+        s = pd.Series(cols["value"][rows], index=pd.Index(cols["arch"][rows], name="arch"),
+                      name=f"{sp}_{m}")
+        s.attrs.update(task=tid, metric=m, split=sp, fidelity=int(fidelity))
+        return s
+
+    def proxy_names(self, task: str) -> list[str]:
+        tid = self.resolve_task(task)
+        rows = self._proxy_rows.get(tid, np.empty(0, dtype=np.int64))
+        return sorted(self.proxies["proxy"].iloc[rows].unique().tolist())
+
+    def proxy_table(self, task: str, proxy: str) -> pd.Series:
+        """Zero-cost proxy ``score`` per architecture (NaN where the proxy failed)."""
+        tid = self.resolve_task(task)
+        rows = self._proxy_rows.get(tid, np.empty(0, dtype=np.int64))
+        p = self.proxies.iloc[rows]
+        p = p[p["proxy"] == proxy]
+        if not len(p):
+            names = ", ".join(self.proxy_names(tid)) or "none"
+            raise UserInputError(f"task {tid!r} has no proxy {proxy!r}; available: {names}")
+        s = pd.Series(p["score"].to_numpy(dtype=np.float64, copy=True),
+                      index=pd.Index(p["arch"].to_numpy(), name="arch"), name=proxy)
+        s.attrs.update(task=tid, proxy=proxy)
+        return s
+
+    # ------------------------------------------------------------------ checks / saving
+    def validate(self, check_archs: bool = True) -> None:
+        """Raise ``ValueError`` unless the tables satisfy the format's invariants."""
+        for fname, df in ((TASKS_FILE, self.tasks), (TRIPLES_FILE, self.triples),
+                          (PROXIES_FILE, self.proxies)):
+            for col in _NOT_NULL[fname]:
+                if df[col].isna().any():
+                    raise ValueError(f"{fname}: column {col!r} has missing values")
+        tr = self.triples
+        if not np.isfinite(tr["value"].to_numpy(dtype=np.float64)).all():
+            raise ValueError("triples: non-finite value")
+        bad = set(tr["split"].unique()) - set(SPLITS)
+        if bad:
+            raise ValueError(f"triples: unknown split(s) {sorted(bad)}")
+        known = set(self.tasks["task"])
+        for fname, df in ((TRIPLES_FILE, tr), (PROXIES_FILE, self.proxies)):
+            orphan = set(df["task"].unique()) - known
+            if orphan:
+                raise ValueError(f"{fname}: task(s) not in the task table, e.g. {sorted(orphan)[0]!r}")
+        space_of = dict(zip(self.tasks["task"], self.tasks["space"]))
+        for fname, df in ((TRIPLES_FILE, tr), (PROXIES_FILE, self.proxies)):
+            if len(df) and (df["task"].map(space_of) != df["space"]).any():
+                raise ValueError(f"{fname}: space differs from the task table's")
+        key = ["task", "arch", "metric", "split", "fidelity"]
+        if tr.duplicated(key).any():
+            row = tr[tr.duplicated(key)].iloc[0]
+            raise ValueError(f"triples: duplicate {tuple(row[key])}")
+        if self.proxies.duplicated(["task", "arch", "proxy"]).any():
+            raise ValueError("proxies: duplicate (task, arch, proxy)")
+        if check_archs:
+            for fname, df in ((TRIPLES_FILE, tr), (PROXIES_FILE, self.proxies)):
+                for space_name, archs in df.groupby("space")["arch"]:
+                    space = get_space(space_name)
+                    for a in archs.unique():
+                        if space.to_str(space.from_str(a)) != a:
+                            raise ValueError(f"{fname}: {a!r} is not the canonical {space_name} string")
+
+    def save(self, folder: str | os.PathLike, *, compression_level: int = 15) -> dict[str, int]:
+        """Write this meta-dataset as one collection folder; returns ``{file: bytes}``."""
+        from .io import atomic_write_bytes
+
+        folder = Path(folder)
+        sizes = {}
+        for fname, df in ((TASKS_FILE, self.tasks), (TRIPLES_FILE, self.triples),
+                          (PROXIES_FILE, self.proxies)):
+            if fname == PROXIES_FILE and not len(df):
+                if (folder / fname).exists():
+                    (folder / fname).unlink()
+                continue
+            data = table_to_parquet_bytes(df, _SCHEMAS[fname], compression_level=compression_level)
+            atomic_write_bytes(folder / fname, data)
+            (folder / fname).chmod(0o644)  # the atomic write's temp file is private (0600)
+            sizes[fname] = len(data)
+        return sizes
+
+
+# ---------------------------------------------------------------------------- user tables
+def _row_label(i: int) -> str:
+    """``i`` 0-based data index -> 'data row i+1 (spreadsheet row i+2)'."""
+    return f"data row {i + 1} (spreadsheet row {i + 2})"
+
+
+def _blank(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x)) or str(x).strip() == ""
+
+
+def _parse_number(text, where: str, column: str, *, nonnegative: bool = False) -> float:
+    if _blank(text):
+        raise UserInputError(f"{where}, column {column!r}: empty cell; fill in a finite number "
+                             f"or delete the row")
+    try:
+        v = float(str(text).strip())
+    except ValueError:
+        raise UserInputError(f"{where}, column {column!r}: {str(text)!r} is not a number; write a "
+                             f"plain decimal number such as 91.5") from None
+    if not math.isfinite(v):
+        raise UserInputError(f"{where}, column {column!r}: {str(text).strip()!r} is not finite; "
+                             f"fill in a finite number or delete the row")
+    if nonnegative and v < 0:
+        raise UserInputError(f"{where}, column {column!r}: cost {v} is negative; costs are "
+                             f"seconds >= 0")
+    return v
+
+
+def load_user_table(path: str | os.PathLike, space: str, metric: str,
+                    report_metric: str | None = None, arch_column: str = "arch", *,
+                    cost_column: str | None = None, task: str | None = None,
+                    fidelity: int = UNKNOWN_FIDELITY) -> MetaDataset:
+    """A user CSV as a one-task :class:`MetaDataset` (task id ``user/<file stem>``).
+
+    The CSV has a header row, an architecture column (``arch_column``, the space's string
+    form, e.g. ``|nor_conv_3x3~0|+|...|`` or ``(3, 1, 3, 0, 2, 3)``) and numeric columns.
+    ``metric`` (higher is better) is stored at split ``valid`` and searched on;
+    ``report_metric`` (optional) at split ``test`` and reported; ``cost_column`` (optional,
+    seconds) as metric ``cost_s``. Every problem (missing file or column, unknown architecture
+    string, empty / non-numeric / NaN / inf cell, repeated architecture) raises a
+    :class:`~metanas.errors.UserInputError` whose one-line message names the row and column.
+    """
+    p = Path(path)
+    sp = get_space(space)
+    if not p.is_file():
+        raise UserInputError(f"{p}: no such file; give the path of a CSV with a header row")
+    try:
+        df = pd.read_csv(p, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                         skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserInputError(f"{p.name}: not a readable CSV ({first}); save it as comma-separated "
+                             f"UTF-8 text with a header row") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    cols = [c for c in (arch_column, metric, report_metric, cost_column) if c is not None]
+    if len(set(cols)) != len(cols):
+        raise UserInputError(f"{p.name}: the architecture, metric, report and cost columns must "
+                             f"be different columns (got {', '.join(map(repr, cols))})")
+    for role, c in (("architecture", arch_column), ("metric", metric),
+                    ("report metric", report_metric), ("cost", cost_column)):
+        if c is not None and c not in df.columns:
+            raise UserInputError(f"{p.name}: no {role} column {c!r} in the header (columns: "
+                                 f"{', '.join(map(repr, df.columns))}); rename the column or "
+                                 f"pass its name")
+    if not len(df):
+        raise UserInputError(f"{p.name}: no data rows under the header; add one row per "
+                             f"architecture")
+    archs: list[str] = []
+    seen: dict[tuple, int] = {}
+    values = {c: [] for c in cols[1:]}
+    for i, row in enumerate(df.itertuples(index=False)):
+        rec = dict(zip(df.columns, row))
+        where = f"{p.name}, {_row_label(i)}"
+        text = rec[arch_column]
+        if _blank(text):
+            raise UserInputError(f"{where}, column {arch_column!r}: empty architecture; fill it "
+                                 f"in or delete the row")
+        try:
+            a = sp.from_str(str(text))
+        except InvalidArchitecture as exc:
+            msg = " ".join(str(exc).split())
+            raise UserInputError(f"{where}, column {arch_column!r}: {msg}") from None
+        if a in seen:
+            raise UserInputError(f"{p.name}: {_row_label(seen[a])} and {_row_label(i)} "
+                                 f"(column {arch_column!r}) are the same architecture "
+                                 f"{sp.to_str(a)!r}; keep one row per architecture (average "
+                                 f"repeated runs)")
+        seen[a] = i
+        archs.append(sp.to_str(a))
+        for c in values:
+            values[c].append(_parse_number(rec[c], where, c, nonnegative=c == cost_column))
+    tid = task or f"user/{p.stem}"
+    src = f"user table {p.name}"
+    parts = [(metric, "valid"), (report_metric, "test"), (cost_column, "valid")]
+    frames = []
+    for c, split in parts:
+        if c is None:
+            continue
+        name = COST_METRIC if c == cost_column else c
+        frames.append(pd.DataFrame({"task": tid, "space": sp.name, "arch": archs, "metric": name,
+                                    "value": values[c], "fidelity": int(fidelity),
+                                    "split": split, "source": src}))
+    tasks = pd.DataFrame([{
+        "task": tid, "space": sp.name,
+        "description": f"user table {p.name}: {len(archs)} {sp.name} architectures, "
+                       f"search on {metric!r}" + (f", report {report_metric!r}" if report_metric else ""),
+        "n_classes": None, "class_ids": None, "sample_features": None,
+        "default_metric": metric, "report_metric": report_metric,
+        "source": str(p), "licence": "user-provided",
+    }])
+    return MetaDataset(tasks, pd.concat(frames, ignore_index=True), None, name=tid)
+
+
+__all__ = ["MetaDataset", "MetaDatasetNotFound", "load_user_table", "list_collections",
+           "shipped_root", "TASKS_SCHEMA", "TRIPLES_SCHEMA", "PROXIES_SCHEMA", "SPLITS",
+           "FORMAT_VERSION", "COST_METRIC", "UNKNOWN_FIDELITY", "table_to_parquet_bytes"]

@@ -1,0 +1,300 @@
+"""The shipped meta-datasets and their loader (metanas.meta_dataset)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from metanas import spaces
+from metanas.errors import UserInputError
+from metanas.meta_dataset import (ENV_VAR, PROXIES_SCHEMA, TASKS_SCHEMA, TRIPLES_SCHEMA,
+                                  MetaDataset, MetaDatasetNotFound, list_collections,
+                                  load_user_table, shipped_root)
+
+NB201_TASKS = ["nb201/cifar10", "nb201/cifar100", "nb201/imagenet16-120"]
+TNB_TASKS = ["autoencoder", "class_object", "class_scene", "jigsaw", "normal", "room_layout",
+             "segmentsemantic"]
+OPTIMA = {  # (valid, test) at 200 epochs, from the benchmark README
+    "nb201/cifar10": (91.607, 91.523),
+    "nb201/cifar100": (73.493, 73.513),
+    "nb201/imagenet16-120": (46.733, 47.311),
+}
+A0 = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
+A1 = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+A2 = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
+
+
+@pytest.fixture(scope="module")
+def md() -> MetaDataset:
+    return MetaDataset.load()
+
+
+# ---------------------------------------------------------------------------- shipped data
+def test_shipped_collections_exist():
+    assert list_collections() == ["metad2a", "nb201", "transnas_micro"]
+    root = shipped_root()
+    for name in list_collections():
+        for f in ("tasks.parquet", "triples.parquet"):
+            assert (root / name / f).is_file()
+
+
+def test_schema_columns_and_dtypes(md):
+    assert list(md.triples.columns) == TRIPLES_SCHEMA.names
+    assert list(md.tasks.columns) == TASKS_SCHEMA.names
+    assert list(md.proxies.columns) == PROXIES_SCHEMA.names
+    for df, strings in ((md.triples, ["task", "space", "arch", "metric", "split", "source"]),
+                        (md.proxies, ["task", "space", "arch", "proxy", "source"]),
+                        (md.tasks, ["task", "space", "description", "default_metric", "source",
+                                    "licence"])):
+        for c in strings:
+            assert pd.api.types.is_string_dtype(df[c]), c
+    assert md.triples["value"].dtype == np.float64
+    assert md.triples["fidelity"].dtype == np.int32
+    assert md.proxies["score"].dtype == np.float64 and md.proxies["time_s"].dtype == np.float64
+    assert str(md.tasks["n_classes"].dtype) == "Int32"
+    assert set(md.triples["split"]) == {"valid", "test"}
+    assert set(md.tasks["space"]) == {"nb201", "transnas_micro"}
+    assert np.isfinite(md.triples["value"]).all()
+
+
+def test_row_counts(md):
+    assert len(md.task_ids()) == 3 + 3031 + 7
+    assert len(md.task_ids("nb201")) == 3 + 3031
+    assert len(md.task_ids("transnas_micro")) == 7
+    nb = md.triples[md.triples["task"].str.startswith("nb201/")]
+    counts = nb.groupby(["task", "metric", "split", "fidelity"]).size()
+    assert len(counts) == 3 * 2 * 2 and (counts == 15625).all()
+    tnb = md.triples[md.triples["space"] == "transnas_micro"]
+    assert (tnb.groupby("task").size() == 4096).all() and tnb["task"].nunique() == 7
+    m = md.for_space("nb201").triples
+    m = m[m["task"].str.startswith("metad2a/")]
+    assert m["task"].nunique() == 3031
+    assert (m["metric"] == "acc").sum() == 4628  # 4630 source rows, 2 duplicates averaged
+    assert len(md.triples) == 187500 + 4 * 4628 + 7 * 4096
+    md.subset(["nb201/cifar10", "metad2a/0", "class_scene"]).validate()
+
+
+@pytest.mark.parametrize("task", NB201_TASKS)
+def test_nb201_optima(md, task):
+    valid, test = OPTIMA[task]
+    assert md.table(task).max() == pytest.approx(valid, abs=5e-4)
+    assert md.table(task, split="test").max() == pytest.approx(test, abs=5e-4)
+    assert md.table(task, "test_acc").max() == pytest.approx(test, abs=5e-4)
+    low = md.table(task, fidelity=12)
+    assert len(low) == 15625 and low.attrs["fidelity"] == 12 and low.max() < valid
+    assert md.fidelities(task) == [12, 200]
+
+
+def test_tables_follow_official_index_order(md):
+    nb = spaces.get("nb201")
+    s = md.table("nb201/cifar10")
+    assert list(s.index[:3]) == [nb.to_str(nb.from_index(i)) for i in range(3)]
+    assert [nb.index(nb.from_str(a)) for a in s.index[::977]] == list(range(0, 15625, 977))
+    assert s.iloc[0] == pytest.approx(81.98266665690103)  # official index 0, cifar10-valid
+    assert s.name == "valid_acc" and s.index.name == "arch"
+    tn = spaces.get("transnas_micro")
+    t = md.table("transnas_micro/class_scene")
+    assert t.index[0] == "64-41414-2_32_323"  # row 0 of the benchmark table: (2, 3, 2, 3, 2, 3)
+    assert [tn.index(tn.from_str(a)) for a in t.index[::512]] == list(range(0, 4096, 512))
+
+
+def test_transnas_tasks(md):
+    metrics = {t: md.task(f"transnas_micro/{t}")["default_metric"] for t in TNB_TASKS}
+    assert metrics["autoencoder"] == metrics["normal"] == "ssim"
+    assert metrics["room_layout"] == "neg_loss"
+    assert metrics["class_scene"] == "acc" and metrics["segmentsemantic"] == "pixel_acc"
+    assert md.table("room_layout").max() < 0
+    assert 0 < md.table("normal").min() < md.table("normal").max() < 1
+    assert md.table("class_scene").max() == pytest.approx(54.936306, abs=1e-5)
+    assert md.table("jigsaw").attrs["fidelity"] == 10
+    assert md.task("class_scene")["report_metric"] is None or pd.isna(md.task("class_scene")["report_metric"])
+    zen = md.proxy_table("transnas_micro/class_scene", "zen")
+    assert len(zen) == 4096 and zen.isna().sum() == 169  # the 169 zero-output cells
+    assert len(md.proxy_names("class_scene")) == 12
+
+
+def test_metad2a_tasks(md):
+    row = md.task("metad2a/103")
+    assert row["n_classes"] == 20 and len(row["class_ids"]) == 20
+    ids = np.concatenate(md.tasks.loc[md.tasks["task"].str.startswith("metad2a/"), "class_ids"].to_list())
+    assert ids.min() >= 1 and ids.max() <= 600
+    t = md.table("metad2a/103")
+    assert len(t) == 1 and t.iloc[0] == pytest.approx((78.999999 + 53.65) / 2, abs=1e-3)
+    assert set(md.metrics("metad2a/3890")["metric"]) == {"acc", "flops_norm", "params_norm",
+                                                         "latency_norm"}
+    assert row["sample_features"] is None
+
+
+def test_nb201_proxies(md):
+    for task, n in zip(NB201_TASKS, (725, 725, 724)):
+        assert md.proxies.loc[md.proxies["task"] == task, "arch"].nunique() == n
+    assert "synflow" in md.proxy_names("cifar10") and "flops" in md.proxy_names("cifar10")
+    nwot = md.proxy_table("nb201/cifar10", "nwot")
+    # NASLib's "(1, 0, 1, 4, 0, 1)": under the documented mapping it is a cell whose output is
+    # identically zero, which is why every proxy that needs gradients failed on it
+    failed = nwot.index[nwot.isna()].tolist()
+    assert failed == ["|none~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|skip_connect~1|none~2|"]
+    times = md.proxies["time_s"]
+    assert (times.dropna() >= 0).all()
+
+
+# ---------------------------------------------------------------------------- loader API
+def test_load_by_name_path_and_concat(md, tmp_path):
+    tnb = MetaDataset.load("transnas_micro")
+    assert tnb.task_ids() == [f"transnas_micro/{t}" for t in sorted(TNB_TASKS, key=
+                              ["class_object", "class_scene", "jigsaw", "segmentsemantic",
+                               "autoencoder", "normal", "room_layout"].index)]
+    same = MetaDataset.load(shipped_root() / "transnas_micro")
+    pd.testing.assert_frame_equal(tnb.triples, same.triples)
+    both = MetaDataset.load(["metad2a", "transnas_micro"])
+    assert len(both.task_ids()) == 3038 and both.table("class_scene").equals(md.table("class_scene"))
+    assert len((both + MetaDataset.load("nb201")).task_ids()) == len(md.task_ids())
+    with pytest.raises(ValueError, match="appears twice"):
+        tnb + tnb
+    small = md.subset(["cifar100", "metad2a/5", "room_layout"])
+    sizes = small.save(tmp_path / "mine", compression_level=3)
+    assert set(sizes) == {"tasks.parquet", "triples.parquet", "proxies.parquet"}
+    back = MetaDataset.load(tmp_path / "mine")
+    pd.testing.assert_frame_equal(back.triples, small.triples)
+    pd.testing.assert_frame_equal(back.tasks.drop(columns=["class_ids"]),
+                                  small.tasks.drop(columns=["class_ids"]))
+    assert back.table("cifar100").equals(small.table("cifar100"))
+    assert len(MetaDataset.load(tmp_path).task_ids()) == 3  # folder of collections
+
+
+def test_task_and_metric_resolution(md):
+    assert md.resolve_task("CIFAR100") == "nb201/cifar100"
+    assert md.resolve_task("ImageNet16-120") == "nb201/imagenet16-120"
+    assert md.resolve_metric("cifar10", "test_acc") == ("acc", "test")
+    assert md.resolve_metric("cifar10", None, "test") == ("acc", "test")
+    for bad, call in (("cifar1000", lambda: md.table("cifar1000")),
+                      ("metric", lambda: md.table("cifar10", "ssim")),
+                      ("fidelity", lambda: md.table("cifar10", fidelity=50)),
+                      ("split", lambda: md.table("cifar10", split="train"))):
+        with pytest.raises(UserInputError) as exc:
+            call()
+        assert "\n" not in str(exc.value), bad
+    with pytest.raises(UserInputError, match="valid_acc"):
+        md.table("cifar10", "ssim")
+
+
+def test_missing_shipped_folder_message(monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "nowhere"))
+    with pytest.raises(MetaDatasetNotFound) as exc:
+        MetaDataset.load()
+    msg = str(exc.value)
+    assert "\n" not in msg and "build_shipped.py" in msg and ENV_VAR in msg
+
+
+def test_env_override(monkeypatch, tmp_path, md):
+    md.subset(["class_scene"]).save(tmp_path / "tiny", compression_level=3)
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    assert list_collections() == ["tiny"]
+    assert MetaDataset.load().task_ids() == ["transnas_micro/class_scene"]
+
+
+def test_loading_never_opens_shared(tmp_path):
+    """Run the loader under an audit hook that fails on any access under /shared/."""
+    script = textwrap.dedent("""
+        import json, os, sys
+        seen = []
+        def hook(event, args):
+            if event in ("open", "os.listdir", "os.scandir", "os.stat") and args:
+                p = args[0]
+                if isinstance(p, (str, bytes, os.PathLike)):
+                    p = os.fsdecode(p)
+                    if "/shared/" in p or p.rstrip("/").endswith("/shared"):
+                        raise RuntimeError("touched " + p)
+                    if event == "open":
+                        seen.append(p)
+        sys.addaudithook(hook)
+        from metanas.meta_dataset import MetaDataset
+        from metanas.benchmarks import get_benchmark
+        md = MetaDataset.load()
+        md.table("nb201/cifar10"); md.proxy_table("class_scene", "zen")
+        b = get_benchmark("nb201/cifar100"); b.evaluate([b.optimum_arch])
+        get_benchmark("metad2a/3890")
+        print(json.dumps([p for p in seen if p.endswith(".parquet") or p.endswith(".npy")]))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    opened = json.loads(out.stdout.strip().splitlines()[-1])
+    assert any(p.endswith("nb201/triples.parquet") for p in opened)  # the hook does see reads
+    assert any(p.endswith("nb201_index.npy") for p in opened)
+    assert all("/meta_datasets/" in p or "/spaces/data/" in p for p in opened)
+
+
+# ---------------------------------------------------------------------------- user tables
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def test_user_table_ok(tmp_path):
+    p = write(tmp_path / "mine.csv", f"""
+        arch,acc,test_acc,seconds
+        {A0},90.5,90.1,120
+        "(0, 0, 0, 0, 0, 0)",10,10.2,30
+        "{A2}",80,79.5,60
+        """)
+    md = load_user_table(p, "nb201", "acc", "test_acc", cost_column="seconds")
+    assert md.task_ids() == ["user/mine"]
+    t = md.table("user/mine")
+    assert list(t.index) == [A0, A1, A2] and t.tolist() == [90.5, 10.0, 80.0]
+    assert md.table("user/mine", split="test").tolist() == [90.1, 10.2, 79.5]
+    assert md.table("user/mine", "cost_s").tolist() == [120, 30, 60]
+    md.validate()
+    tn = write(tmp_path / "tn.csv", "cell;score\n64-41414-3_13_123;1.5\n1_11_111;2\n".replace(";", ","))
+    t2 = load_user_table(tn, "transnas_micro", "score", arch_column="cell").table("user/tn")
+    assert list(t2.index) == ["64-41414-3_13_123", "64-41414-1_11_111"]
+
+
+@pytest.mark.parametrize("body, column, row", [
+    (f"{A0},90\nnot-an-arch,80\n", "arch", 2),
+    (f"{A0},90\n{A2},nan\n", "acc", 2),
+    (f"{A0},inf\n", "acc", 1),
+    (f"{A0},90\n{A2},\n", "acc", 2),
+    (f"{A0},90\n{A2},abc\n", "acc", 2),
+    (f"{A0},90\n,80\n", "arch", 2),
+    (f"{A0},90\n\n{A2},80\n", "arch", 2),
+    ("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|bogus~2|,1\n", "arch", 1),
+])
+def test_user_table_bad_cells(tmp_path, body, column, row):
+    p = write(tmp_path / "bad.csv", "arch,acc\n" + body)
+    with pytest.raises(UserInputError) as exc:
+        load_user_table(p, "nb201", "acc")
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert f"data row {row} (spreadsheet row {row + 1})" in msg and f"column {column!r}" in msg
+    assert isinstance(exc.value, ValueError)
+
+
+def test_user_table_structure_errors(tmp_path):
+    ok = write(tmp_path / "ok.csv", f"arch,acc\n{A0},90\n")
+    cases = [
+        (lambda: load_user_table(ok, "nb201", "accuracy"), "'accuracy'"),
+        (lambda: load_user_table(ok, "nb201", "acc", arch_column="cell"), "'cell'"),
+        (lambda: load_user_table(tmp_path / "nope.csv", "nb201", "acc"), "no such file"),
+        (lambda: load_user_table(write(tmp_path / "h.csv", "arch,acc\n"), "nb201", "acc"),
+         "no data rows"),
+        (lambda: load_user_table(ok, "nb201", "acc", "acc"), "different columns"),
+        (lambda: load_user_table(write(tmp_path / "d.csv", f'arch,acc\n{A1},1\n{A0},2\n'
+                                       f'"(0,0,0,0,0,0)",3\n'), "nb201", "acc"),
+         "data row 1 (spreadsheet row 2) and data row 3 (spreadsheet row 4)"),
+        (lambda: load_user_table(write(tmp_path / "c.csv", f"arch,acc,s\n{A0},1,-5\n"), "nb201",
+                                 "acc", cost_column="s"), "negative"),
+        (lambda: load_user_table(ok, "transnas_micro", "acc"), "TransNAS"),
+    ]
+    for call, needle in cases:
+        with pytest.raises(UserInputError) as exc:
+            call()
+        assert "\n" not in str(exc.value)
+        assert needle in str(exc.value)
