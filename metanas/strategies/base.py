@@ -11,6 +11,8 @@ whole state (RNG state + observations + method extras) round-trips through ``sta
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -29,21 +31,39 @@ class Strategy:
           ``_extra_state()`` / ``_load_extra_state(d)`` for state that cannot be re-derived
           from the observations (JSON-serialisable).
 
+    Args:
+        space: the search space.
+        seed: int or ``numpy.random.Generator``.
+        candidates: optional list of archs (e.g. those a partial table covers); when given the
+            strategy proposes only from it (``sample_unseen`` draws from it; subclasses use
+            ``allowed`` / ``pool``). Config, not state: pass the same list when resuming.
+
     Attributes:
         space: the search space.
         rng: ``numpy.random.Generator``.
         X: observed archs, in the order told. y: their values (higher is better).
         pending: archs asked but not yet told.
+        candidates: the allowed archs or ``None`` (whole space).
     """
 
     name = "base"
 
-    def __init__(self, space: CellSpace, seed: int | np.random.Generator = 0) -> None:
+    def __init__(self, space: CellSpace, seed: int | np.random.Generator = 0,
+                 candidates: Sequence[Arch] | None = None) -> None:
         self.space = space
         self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         self.X: list[Arch] = []
         self.y: list[float] = []
         self.pending: list[Arch] = []
+        #: the only archs this strategy may propose (e.g. the rows of a partial table), in
+        #: the given order without duplicates; ``None``: the whole space.
+        self.candidates: list[Arch] | None = None
+        if candidates is not None:
+            cands = list(dict.fromkeys(space.validate(a) for a in candidates))
+            if not cands:
+                raise ValueError("candidates is empty")
+            self.candidates = cands
+        self._pool_cache: tuple[list[Arch], np.ndarray, dict[Arch, int]] | None = None
 
     # ------------------------------------------------------------------ interface
     def ask(self, n: int = 1) -> list[Arch]:
@@ -83,17 +103,82 @@ class Strategy:
 
     def sample_unseen(self, n: int, exclude: set[Arch] | None = None,
                       max_tries: int = 1000) -> list[Arch]:
-        """``n`` distinct uniform archs not in ``seen`` (nor ``exclude``)."""
-        taken = self.seen | (exclude or set())
+        """``n`` distinct uniform archs (of ``candidates`` when set) not in ``seen`` (nor
+        ``exclude``). Only once every allowed arch is taken are repeats returned.
+
+        Whole space: rejection sampling from ``space.sample``; after ``max_tries * n``
+        rejections the remaining unseen archs are listed and drawn from directly.
+        Candidates: drawn without replacement from the unseen candidates.
+        """
+        taken = self.seen | set(exclude or ())
         out: list[Arch] = []
+        if self.candidates is not None:
+            free = [a for a in self.candidates if a not in taken]
+            k = min(n, len(free))
+            if k:
+                out = [free[int(i)] for i in self.rng.choice(len(free), size=k, replace=False)]
+            while len(out) < n:  # exhausted: repeats
+                out.append(self.candidates[int(self.rng.integers(len(self.candidates)))])
+            return out
         tries = 0
         while len(out) < n:
             a = self.space.sample(self.rng, 1)[0]
             tries += 1
-            if a not in taken or tries > max_tries * n:
+            if a not in taken:
                 out.append(a)
                 taken.add(a)
+            elif tries > max_tries * n:
+                free = [b for b in self.pool() if b not in taken]
+                if free:
+                    a = free[int(self.rng.integers(len(free)))]
+                out.append(a)  # a repeat only when the space is exhausted
+                taken.add(a)
         return out
+
+    # ------------------------------------------------------------------ candidate pool
+    def _pool(self) -> tuple[list[Arch], np.ndarray, dict[Arch, int]]:
+        if self._pool_cache is None:
+            if self.candidates is not None:
+                archs = list(self.candidates)
+                arr = np.asarray(archs, dtype=np.int64).reshape(len(archs), self.space.n_edges)
+            else:
+                archs = self.space.enumerate()
+                arr = np.asarray(self.space.all_array())
+            self._pool_cache = (archs, arr, {a: i for i, a in enumerate(archs)})
+        return self._pool_cache
+
+    def pool(self) -> list[Arch]:
+        """Every arch this strategy may propose: ``candidates``, else the whole space (in
+        index order)."""
+        return self._pool()[0]
+
+    def pool_array(self) -> np.ndarray:
+        """``pool()`` as an ``[N, n_edges]`` int array (same order)."""
+        return self._pool()[1]
+
+    def pool_index(self, arch: Arch) -> int | None:
+        """Row of ``arch`` in ``pool()``, ``None`` when it is not allowed."""
+        return self._pool()[2].get(tuple(arch))
+
+    def allowed(self, arch: Arch) -> bool:
+        """Whether ``arch`` may be proposed (in ``candidates``, or any arch of the space)."""
+        if self.candidates is None:
+            return True
+        return tuple(arch) in self._pool()[2]
+
+    def nearest_unseen(self, arch: Arch, exclude: set[Arch] | None = None) -> list[Arch]:
+        """Allowed archs not in ``seen`` (nor ``exclude``) at the smallest Hamming distance
+        (>= 1) from ``arch``, in pool order; empty when every allowed arch is taken."""
+        taken = self.seen | set(exclude or ())
+        archs, arr, index = self._pool()
+        dist = (arr != np.asarray(arch, dtype=np.int64)).sum(axis=1)
+        rows = [index[a] for a in taken if a in index]
+        dist[rows] = 0
+        dist[dist == 0] = self.space.n_edges + 1
+        d = int(dist.min())
+        if d > self.space.n_edges:
+            return []
+        return [archs[int(i)] for i in np.nonzero(dist == d)[0]]
 
     def _propose(self, n: int) -> list[Arch]:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement _propose")
@@ -118,11 +203,21 @@ class Strategy:
             "y": list(self.y),
             "pending": [list(a) for a in self.pending],
             "extra": self._extra_state(),
+            "candidates": self._candidates_digest(),
         }
+
+    def _candidates_digest(self) -> str | None:
+        """Fingerprint of ``candidates`` (``None`` for the whole space), checked on resume."""
+        if self.candidates is None:
+            return None
+        return hashlib.sha1(json.dumps(self.candidates).encode()).hexdigest()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("name") != self.name:
             raise ValueError(f"state of {state.get('name')!r} cannot be loaded into {self.name!r}")
+        if "candidates" in state and state["candidates"] != self._candidates_digest():
+            raise ValueError(f"state of {self.name!r} was saved with another candidates list "
+                             f"(or with/without one); resume with the same candidates")
         self.rng.bit_generator.state = state["rng"]
         self.X = [tuple(a) for a in state["X"]]
         self.y = [float(v) for v in state["y"]]
