@@ -1,0 +1,235 @@
+"""Checkpoints of meta-learned models: ``model.safetensors`` + ``config.json``, never pickles.
+
+The layout is huggingface_hub's ``PyTorchModelHubMixin`` one (same file names, from
+``huggingface_hub.constants``), so a folder can be pushed with ``upload_folder`` and read by
+anything that speaks that convention. The mixin itself is not used: it loads non-strictly by
+default (missing weights go unnoticed), does not rebuild nested dataclass configs, prints to
+stdout and hooks ``__new__``, which gpytorch's ``ExactGP`` does not expect.
+
+What is written:
+    ``config.json``: ``{"model": <kind>, "format_version": 1, **asdict(config)}`` (the config
+    dataclass, nested dataclasses as objects, tuples as lists; it carries ``space``, the dims
+    and ``metanas_version``).
+    ``model.safetensors``: the persistent ``state_dict``; its metadata repeats the config JSON
+    so that an edited or swapped ``config.json`` is detected.
+
+What loading checks, each failure a one-line ``CheckpointError``: both files exist, the model
+kind and format version, every config field is known and of the right kind, an expected
+``space`` (when the caller names one), ``config.json`` equals the config stored with the
+weights, and every tensor shape equals the one the config builds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from huggingface_hub import constants as hf_constants
+
+from ..io import atomic_write_bytes
+
+__all__ = ["CheckpointError", "FORMAT_VERSION", "CONFIG_NAME", "WEIGHTS_NAME",
+           "config_to_dict", "config_from_dict", "save_checkpoint", "load_checkpoint"]
+
+FORMAT_VERSION = 1
+CONFIG_NAME = hf_constants.CONFIG_NAME  # "config.json"
+WEIGHTS_NAME = hf_constants.SAFETENSORS_SINGLE_FILE  # "model.safetensors"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder that cannot be loaded (missing file, wrong model / space, a config
+    that does not match the weights)."""
+
+
+# ---------------------------------------------------------------------- config <-> dict
+def config_to_dict(config: Any) -> dict:
+    """Dataclass -> JSON-ready dict (nested dataclasses -> dicts, tuples -> lists)."""
+    def conv(v):
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            return {f.name: conv(getattr(v, f.name)) for f in dataclasses.fields(v)}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): conv(x) for k, x in v.items()}
+        return v
+
+    if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
+        raise TypeError(f"expected a dataclass instance, got {type(config).__name__}")
+    return conv(config)
+
+
+def _decode(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise CheckpointError(f"{where} should be an object, got {value!r}")
+        return config_from_dict(tp, value, where=where)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _decode(a, value, where)
+            except CheckpointError as exc:
+                errors.append(str(exc))
+        raise CheckpointError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise CheckpointError(f"{where} should be a list, got {value!r}")
+        args = typing.get_args(tp)
+        inner = args[0] if args else Any
+        out = [_decode(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise CheckpointError(f"{where} should be true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CheckpointError(f"{where} should be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CheckpointError(f"{where} should be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise CheckpointError(f"{where} should be a string, got {value!r}")
+        return value
+    return value
+
+
+def config_from_dict(cls: type, data: dict, *, where: str = "config") -> Any:
+    """Rebuild dataclass ``cls`` from ``data`` (strict: unknown keys are an error; missing keys
+    take the defaults; values are type-checked). Errors are ``CheckpointError``."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise CheckpointError(f"{where}: unknown field(s) {', '.join(unknown)} for {cls.__name__}")
+    kwargs = {k: _decode(hints.get(k, Any), v, f"{where}.{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError, KeyError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{where}: {msg}") from None
+
+
+def _first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            sub = f"{path}.{k}" if path else str(k)
+            if k not in a or k not in b:
+                return sub
+            d = _first_difference(a[k], b[k], sub)
+            if d is not None:
+                return d
+        return None
+    return None if a == b else (path or "<root>")
+
+
+def _get(d: dict, dotted: str) -> Any:
+    for k in dotted.split("."):
+        if not isinstance(d, dict) or k not in d:
+            return "<missing>"
+        d = d[k]
+    return d
+
+
+# ---------------------------------------------------------------------- save / load
+def save_checkpoint(module: torch.nn.Module, config: Any, directory: str | Path, *,
+                    kind: str) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` for ``module`` built from ``config``."""
+    from safetensors.torch import save_model
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    cfg = {"model": kind, "format_version": FORMAT_VERSION, **config_to_dict(config)}
+    text = json.dumps(cfg, sort_keys=True, indent=2)
+    # safetensors write first (to a temp name, then replace) so a crash leaves no mixed pair
+    tmp = directory / f".{WEIGHTS_NAME}.tmp"
+    save_model(module, str(tmp), metadata={"format": "pt", "metanas_config": text})
+    tmp.replace(directory / WEIGHTS_NAME)
+    atomic_write_bytes(directory / CONFIG_NAME, (text + "\n").encode())
+    return directory
+
+
+def load_checkpoint(directory: str | Path, config_cls: type,
+                    build: Callable[[Any], torch.nn.Module], *, kind: str,
+                    expect: dict[str, Any] | None = None) -> tuple[torch.nn.Module, Any]:
+    """Validate and load a checkpoint folder.
+
+    Args:
+        config_cls: the config dataclass.
+        build: ``config -> module`` (fresh, randomly initialised) to load the weights into.
+        kind: model kind written by ``save_checkpoint``.
+        expect: top-level config values the caller requires (e.g. ``{"space": "nb201"}``).
+
+    Returns:
+        ``(module, config)``; raises ``CheckpointError`` with a one-line reason otherwise.
+    """
+    from safetensors import safe_open
+
+    directory = Path(directory)
+    cfg_path, w_path = directory / CONFIG_NAME, directory / WEIGHTS_NAME
+    for p in (cfg_path, w_path):
+        if not p.is_file():
+            raise CheckpointError(f"{p} not found: {directory} is not a saved {kind} checkpoint")
+    try:
+        raw = json.loads(cfg_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{cfg_path} is not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{cfg_path} should hold a JSON object")
+    if raw.get("model") != kind:
+        raise CheckpointError(f"{directory} holds a {raw.get('model')!r} checkpoint, not {kind!r}")
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{directory} has checkpoint format {raw.get('format_version')!r}; "
+                              f"this metanas reads format {FORMAT_VERSION}")
+    for key, want in (expect or {}).items():
+        if want is not None and raw.get(key) != want:
+            raise CheckpointError(f"{directory} is a checkpoint for {key}={raw.get(key)!r}, "
+                                  f"not {key}={want!r}")
+    with safe_open(str(w_path), framework="pt") as fh:
+        meta = fh.metadata() or {}
+        shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    stored = meta.get("metanas_config")
+    if stored is None:
+        raise CheckpointError(f"{w_path} carries no metanas config; it was not written by "
+                              "save_pretrained")
+    stored = json.loads(stored)
+    diff = _first_difference(raw, stored)
+    if diff is not None:
+        raise CheckpointError(
+            f"{cfg_path.name} does not match the config saved with {w_path.name} in {directory}: "
+            f"{diff} is {_get(raw, diff)!r} in {cfg_path.name} but {_get(stored, diff)!r} with "
+            "the weights (edited or mixed-up files)")
+    body = {k: v for k, v in raw.items() if k not in ("model", "format_version")}
+    config = config_from_dict(config_cls, body, where=cfg_path.name)
+    try:
+        module = build(config)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{cfg_path.name} cannot build a {kind}: {exc}") from None
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    for k in sorted(set(expected) | set(shapes)):
+        if k not in shapes:
+            raise CheckpointError(f"{w_path.name} lacks weight {k} that {cfg_path.name} implies")
+        if k not in expected:
+            raise CheckpointError(f"{w_path.name} has weight {k} that {cfg_path.name} does not "
+                                  "build")
+        if shapes[k] != expected[k]:
+            raise CheckpointError(f"weight {k} has shape {list(shapes[k])} in {w_path.name} but "
+                                  f"{cfg_path.name} builds {list(expected[k])} (dims changed?)")
+    from safetensors.torch import load_model
+
+    load_model(module, str(w_path), strict=True)
+    return module, config
