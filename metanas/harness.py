@@ -63,6 +63,8 @@ def build_strategy(name: str, space, seed: int, bench, kwargs: dict | None = Non
     cands = bench.candidates()
     if cands is not None and len(cands) < space.size:
         kw.setdefault("candidates", cands)
+    if "task" in strategies.constructor_params(name):
+        kw.setdefault("task", bench.task)  # task-aware methods (transfer, meta-learned)
     return strategies.make(name, space, seed=seed, **kw)
 
 

@@ -1,0 +1,93 @@
+"""adapt.py end to end (benchmark mode) and its one-line errors."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from metanas.cli import adapt_main
+from metanas.meta_dataset import MetaDataset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_adapt_shipped_task(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert adapt_main(["--task", "nb201/cifar100", "--method", "rs,rea", "--budget", "12",
+                       "--seeds", "2", "--output", str(out), "--quiet"]) == 0
+    res = json.loads(out.read_text())
+    assert res["task"] == "nb201/cifar100" and res["budget"] == 12
+    assert set(res["results"]) == {"rs", "rea"}
+    for m in ("rs", "rea"):
+        runs = res["results"][m]["runs"]
+        assert [r["seed"] for r in runs] == [0, 1]
+        for r in runs:
+            assert len(r["history"]) == 12
+            assert set(r["history"][0]) >= {"arch", "value", "best_so_far", "report", "time_s"}
+            assert r["best_value"] == max(h["value"] for h in r["history"])
+            assert "test" in r["best_report"]
+    assert out.with_suffix(".png").stat().st_size > 1000
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_adapt_resumes_without_reevaluating(tmp_path):
+    out = tmp_path / "r.json"
+    args = ["--task", "transnas_micro/class_scene", "--space", "transnas_micro", "--method",
+            "rs", "--seeds", "1", "--output", str(out), "--quiet"]
+    adapt_main(args + ["--budget", "5"])
+    first = json.loads(out.read_text())["results"]["rs"]["runs"][0]["history"]
+    adapt_main(args + ["--budget", "9"])
+    second = json.loads(out.read_text())["results"]["rs"]["runs"][0]["history"]
+    assert second[:5] == first and len(second) == 9
+
+
+def test_adapt_user_table(tmp_path):
+    t = MetaDataset.load("nb201").table("nb201/cifar10", split="valid")
+    sub = t.iloc[:300]
+    csv = tmp_path / "mine.csv"
+    pd.DataFrame({"arch": sub.index, "acc": sub.values, "test_acc": sub.values - 1}).to_csv(
+        csv, index=False)
+    out = tmp_path / "u.json"
+    assert adapt_main(["--task-table", str(csv), "--metric", "acc", "--report-metric",
+                       "test_acc", "--method", "rs,gp-bo", "--budget", "15", "--seeds", "1",
+                       "--output", str(out), "--quiet"]) == 0
+    res = json.loads(out.read_text())
+    archs = set(sub.index)
+    for m in ("rs", "gp-bo"):
+        hist = res["results"][m]["runs"][0]["history"]
+        assert all(h["arch"] in archs for h in hist)  # only the table's archs are proposed
+    assert res["optimum"]["value"] == pytest.approx(float(sub.max()))
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--method", "nope"], "unknown method"),
+    (["--budget", "0"], "--budget"),
+    (["--space", "darts"], "unknown search space"),
+    (["--task", "nb201/cifar1000"], "cifar1000"),
+    (["--task-table", "/nonexistent.csv", "--metric", "a"], "no such file"),
+])
+def test_bad_input_is_one_line(args, needle, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        adapt_main(args + ["--output", str(tmp_path / "x.json"), "--quiet"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and needle in err
+
+
+def test_bad_csv_row_is_named(tmp_path, capsys):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("arch,acc\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1.0\nnot-an-arch,2\n")
+    with pytest.raises(SystemExit):
+        adapt_main(["--task-table", str(csv), "--metric", "acc", "--output",
+                    str(tmp_path / "x.json"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "row 2" in err
+
+
+def test_script_help_runs():
+    r = subprocess.run([sys.executable, str(REPO / "adapt.py"), "--help"], capture_output=True,
+                       text=True, cwd=REPO)
+    assert r.returncode == 0 and "--task-table" in r.stdout
