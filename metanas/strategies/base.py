@@ -244,6 +244,15 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def constructor_params(name: str) -> set[str]:
+    """Keyword arguments strategy ``name`` accepts (e.g. ``task`` for transfer methods)."""
+    import inspect
+
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown method {name!r}; choose from {', '.join(available())}")
+    return set(inspect.signature(_REGISTRY[name]).parameters)
+
+
 def make(name: str, space: CellSpace, seed: int | np.random.Generator = 0, **kwargs) -> Strategy:
     """Strategy ``name`` on ``space``; ``kwargs`` go to its constructor (its config)."""
     if name not in _REGISTRY:
