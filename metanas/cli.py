@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="results JSON; the plot goes next to it (default: results/adapt.json)")
     p.add_argument("--workers", type=int, default=1,
                    help="parallel processes over (method, seed) runs (default: 1)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads per run (default: 1, fastest for these small models; "
+                        "0 = torch's default)")
     p.add_argument("--fresh", action="store_true",
                    help="ignore existing checkpoints of this output and start over")
     p.add_argument("--list-tasks", action="store_true", help="list shipped tasks and exit")
@@ -116,7 +119,7 @@ def adapt_main(argv: list[str] | None = None) -> int:
                             seeds=list(range(args.seed_start, args.seed_start + args.seeds)),
                             budget=args.budget, batch_size=args.batch_size, metric=args.metric,
                             report_metric=args.report_metric, task_table=args.task_table,
-                            workers=args.workers)
+                            workers=args.workers, threads=args.threads)
         out = Path(args.output)
         if args.fresh:
             import shutil

@@ -47,6 +47,10 @@ class HarnessConfig:
     task_table: str | None = None
     method_kwargs: dict[str, dict] = field(default_factory=dict)
     workers: int = 1
+    #: torch threads per run. 1 by default: the models here are small (n <= a few hundred
+    #: observations), and on 2 cores a second thread made a GP-BO step 4-10x *slower*
+    #: (benchmarks/gpbo_step.py); 0 leaves torch's default.
+    threads: int = 1
 
 
 def build_benchmark(cfg: HarnessConfig):
@@ -68,12 +72,11 @@ def build_strategy(name: str, space, seed: int, bench, kwargs: dict | None = Non
     return strategies.make(name, space, seed=seed, **kw)
 
 
-def _one_run(cfg: HarnessConfig, method: str, seed: int, ckpt: str | None,
-             threads: int | None) -> dict:
-    if threads:
+def _one_run(cfg: HarnessConfig, method: str, seed: int, ckpt: str | None) -> dict:
+    if cfg.threads:
         import torch
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(cfg.threads)
     bench = build_benchmark(cfg)
     strategy = build_strategy(method, bench.space, seed, bench, cfg.method_kwargs.get(method))
     run = run_search(strategy, bench, cfg.budget, seed=seed, batch_size=cfg.batch_size,
@@ -162,11 +165,10 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
         progress(cfg.budget * len(done))
     if cfg.workers <= 1 or len(todo) <= 1:
         for m, s in todo:
-            finish(m, s, _one_run(cfg, m, s, ckpt(m, s), None))
+            finish(m, s, _one_run(cfg, m, s, ckpt(m, s)))
     else:
-        threads = max(1, (os.cpu_count() or 1) // cfg.workers)
         with ProcessPoolExecutor(max_workers=cfg.workers) as pool:
-            futs = {pool.submit(_one_run, cfg, m, s, ckpt(m, s), threads): (m, s)
+            futs = {pool.submit(_one_run, cfg, m, s, ckpt(m, s)): (m, s)
                     for m, s in todo}
             for fut in _as_completed(futs):
                 m, s = futs[fut]
