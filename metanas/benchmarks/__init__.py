@@ -9,10 +9,17 @@ from .base import Evaluation, Evaluator
 _LAZY = {"TabularBenchmark", "get_benchmark", "register_resolver"}
 
 
+def _live(task_id, **kwargs):
+    from .live import resolve_live
+
+    return resolve_live(task_id, **kwargs)
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         from . import tabular
 
+        tabular.register_resolver("dataset:", _live)  # live training (metanas.benchmarks.live)
         return getattr(tabular, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -1,0 +1,615 @@
+"""Image classification data for live training: sources, class-subset tasks, splits.
+
+A **source** is where the images come from (``load_source``); every source becomes an
+``ImageSource``: ``x`` float32 ``[N, C, H, W]`` in the source's own pixel scale, ``y`` int64
+``[N]`` class indices, ``classes`` the class names (strings) in index order.
+
+=============================  ===========================================================
+``digits``                      scikit-learn's bundled ``load_digits`` (1797 real 8x8 grey
+                                hand-written digits, pixel values 0..16, classes ``0``..``9``);
+                                works offline
+``<folder>/<class>/<image>``    a folder of class sub-folders (sorted names = classes). Images
+                                are read with PIL (``.png .jpg .jpeg .bmp .gif .tif .tiff
+                                .webp .ppm .pgm``) or NumPy (``.npy``, one array per image:
+                                ``[H, W]``, ``[H, W, C]`` with C <= 4, or ``[C, H, W]``)
+``<file>.npz``                  arrays ``x`` (``[N, H, W]``, ``[N, H, W, C]`` with C <= 4 or
+                                ``[N, C, H, W]``) and ``y`` (any labels; sorted unique values =
+                                classes)
+``<folder>`` saved by           a Hugging Face ``datasets`` ``Dataset``/``DatasetDict``
+``save_to_disk``                (``load_from_disk``); a ``DatasetDict``'s splits are
+                                concatenated (sorted split names) unless ``hf_split`` is set
+``<hub id>``                    anything else is a Hub dataset id for ``datasets.load_dataset``
+                                (needs the network or the local HF cache; offline it is a
+                                one-line ``UserInputError``)
+=============================  ===========================================================
+
+Images of different sizes are resized (PIL bilinear) to the most common size of the source
+(ties: the largest); grey images are repeated to 3 channels when the source also has colour
+images; alpha channels are dropped. ``datasets`` columns: the first ``Image`` feature (or a
+column ``image``/``img``/``pixel_values``) and the first ``ClassLabel`` feature (or
+``label``/``labels``/``fine_label``/``target``/``y``); override with ``image_column`` /
+``label_column``.
+
+A **task** (``TaskSpec``) is a source plus an optional class subset, an optional cap on
+images per class, and a seeded stratified train/valid/test split. Its text form (``id``,
+parsed by ``TaskSpec.parse``) is ``<source>[:key=value]...``, e.g.
+``digits:classes=0,3,5,7,9``, ``digits:classes=0,1:max_per_class=20:split_seed=1``,
+``/data/flowers:split=0.6,0.2,0.2``.
+
+Split rule (``stratified_split``): for every class separately, its images are permuted with
+``numpy.random.default_rng([split_seed, class_index])`` (``class_index`` = the class's index in
+the whole source, so a class is split the same way in every task that contains it), cut to
+``max_per_class``, then the first ``round(n * valid)`` go to valid, the next
+``round(n * test)`` to test and the rest to train (each at least 1 when the class has >= 3
+images). ``build_task`` standardises every channel with the mean / std of the task's train
+split; labels are ``0..K-1`` in source class order.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import UserInputError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+                    ".pgm")
+NPY_EXTENSION = ".npy"
+BUILTIN = ("digits",)
+DEFAULT_SPLIT = (0.5, 0.25, 0.25)
+
+_IMAGE_COLUMNS = ("image", "img", "pixel_values")
+_LABEL_COLUMNS = ("label", "labels", "fine_label", "target", "y")
+
+
+# ---------------------------------------------------------------------------- sources
+@dataclass(frozen=True)
+class ImageSource:
+    """All images of one source. ``x``: float32 ``[N, C, H, W]`` (source pixel scale),
+    ``y``: int64 ``[N]`` in ``0..len(classes)-1``, ``classes``: class names."""
+
+    name: str
+    x: np.ndarray = field(repr=False)
+    y: np.ndarray = field(repr=False)
+    classes: tuple[str, ...]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.x.shape[1:])  # type: ignore[return-value]
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def _labels_to_classes(labels: Sequence) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Any labels -> (int64 indices, sorted unique names). Numbers sort numerically."""
+    arr = np.asarray(labels)
+    uniq = np.unique(arr)
+    idx = np.searchsorted(uniq, arr).astype(np.int64)
+    names = tuple(str(u.item() if hasattr(u, "item") else u) for u in uniq)
+    return idx, names
+
+
+def _to_chw(a: np.ndarray, what: str) -> np.ndarray:
+    """One image as float32 ``[C, H, W]``: ``[H, W]``, ``[H, W, C<=4]`` or ``[C, H, W]``."""
+    a = np.asarray(a)
+    if a.dtype == bool:
+        a = a.astype(np.uint8)
+    if not np.issubdtype(a.dtype, np.number):
+        raise UserInputError(f"{what}: not a numeric image array (dtype {a.dtype})")
+    if a.ndim == 2:
+        a = a[None]
+    elif a.ndim == 3:
+        if a.shape[-1] <= 4 and a.shape[0] > 4:
+            a = np.moveaxis(a, -1, 0)
+        elif a.shape[0] > 4 and a.shape[-1] > 4:
+            raise UserInputError(f"{what}: image of shape {a.shape} has no channel axis of "
+                                 f"size <= 4; save [H, W], [H, W, C] or [C, H, W]")
+    else:
+        raise UserInputError(f"{what}: image of shape {a.shape}; expected [H, W], [H, W, C] or "
+                             f"[C, H, W]")
+    if a.shape[0] == 4:  # RGBA / CMYK-like: drop the 4th channel
+        a = a[:3]
+    if a.shape[0] == 2:  # grey + alpha
+        a = a[:1]
+    return a.astype(np.float32, copy=False)
+
+
+def _pil_to_array(img) -> np.ndarray:
+    """PIL image -> ``[H, W]`` (grey) or ``[H, W, 3]`` array (palette / alpha / CMYK -> RGB)."""
+    if img.mode in ("L", "I", "F", "I;16", "1"):
+        return np.asarray(img.convert("F") if img.mode != "L" else img)
+    if img.mode == "LA":
+        return np.asarray(img.convert("L"))
+    return np.asarray(img.convert("RGB"))
+
+
+def _resize_chw(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of ``[C, H, W]`` float32 to ``size = (H, W)`` (PIL, mode F)."""
+    if a.shape[1:] == size:
+        return a
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(ch, mode="F").resize((size[1], size[0]),
+                                                                     Image.BILINEAR))
+                     for ch in a]).astype(np.float32)
+
+
+def _stack_images(images: list[np.ndarray], what: str) -> np.ndarray:
+    """``[C, H, W]`` float32 images -> ``[N, C, H, W]``: common size (most frequent, ties:
+    largest), channels (grey repeated to 3 when any image has 3)."""
+    if not images:
+        raise UserInputError(f"{what}: no images found")
+    channels = max(a.shape[0] for a in images)
+    sizes = Counter(a.shape[1:] for a in images)
+    top = max(sizes.values())
+    size = max(s for s, c in sizes.items() if c == top)
+    out = np.empty((len(images), channels) + tuple(size), dtype=np.float32)
+    for i, a in enumerate(images):
+        if a.shape[0] != channels:
+            a = np.repeat(a, channels, axis=0)
+        out[i] = _resize_chw(a, size)
+    return out
+
+
+def _digits() -> ImageSource:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = d.images.astype(np.float32)[:, None]  # [1797, 1, 8, 8], values 0..16
+    y = d.target.astype(np.int64)
+    return ImageSource("digits", _frozen(x), _frozen(y), tuple(str(i) for i in range(10)))
+
+
+def _from_folder(root: Path) -> ImageSource:
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_dirs:
+        raise UserInputError(f"{root}: no class sub-folders; put the images of each class in "
+                             f"<folder>/<class name>/")
+    images, labels = [], []
+    pil = None
+    for ci, d in enumerate(class_dirs):
+        files = sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
+        for p in files:
+            ext = p.suffix.lower()
+            if ext == NPY_EXTENSION:
+                a = np.load(p, allow_pickle=False)
+            elif ext in IMAGE_EXTENSIONS:
+                if pil is None:
+                    try:
+                        from PIL import Image as pil
+                    except ImportError:  # pragma: no cover - PIL is a datasets dependency
+                        raise UserInputError(f"{p}: reading {ext} images needs Pillow (pip "
+                                             f"install pillow), or save each image as .npy") from None
+                try:
+                    with pil.open(p) as img:
+                        a = _pil_to_array(img)
+                except OSError as exc:
+                    raise UserInputError(f"{p}: not a readable image ({exc})") from None
+            else:
+                continue
+            images.append(_to_chw(a, str(p)))
+            labels.append(ci)
+    if not images:
+        raise UserInputError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)} or .npy) in "
+                             f"its class sub-folders")
+    x = _stack_images(images, str(root))
+    return ImageSource(root.name, _frozen(x), _frozen(np.asarray(labels, dtype=np.int64)),
+                       tuple(d.name for d in class_dirs))
+
+
+def _from_npz(path: Path) -> ImageSource:
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"{path}: not a readable .npz file ({exc})") from None
+    with z:
+        for k in ("x", "y"):
+            if k not in z.files:
+                raise UserInputError(f"{path}: no array {k!r} (arrays: {', '.join(z.files)}); "
+                                     f"save images as x and labels as y")
+        x, labels = np.asarray(z["x"]), np.asarray(z["y"])
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4:
+        if x.shape[-1] <= 4 and x.shape[1] > 4:
+            x = np.moveaxis(x, -1, 1)
+        elif x.shape[1] > 4:
+            raise UserInputError(f"{path}: x of shape {x.shape} has no channel axis of size <= 4")
+    else:
+        raise UserInputError(f"{path}: x has shape {x.shape}; expected [N, H, W], [N, H, W, C] "
+                             f"or [N, C, H, W]")
+    if labels.ndim != 1 or len(labels) != len(x):
+        raise UserInputError(f"{path}: y must be a vector of {len(x)} labels, got shape "
+                             f"{labels.shape}")
+    if x.shape[1] == 4:
+        x = x[:, :3]
+    if x.shape[1] == 2:
+        x = x[:, :1]
+    y, classes = _labels_to_classes(labels)
+    return ImageSource(path.stem, _frozen(np.ascontiguousarray(x, dtype=np.float32)), _frozen(y),
+                       classes)
+
+
+def _is_saved_hf(path: Path) -> bool:
+    return (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
+
+
+def _hf_to_source(ds, name: str, image_column: str | None, label_column: str | None,
+                  hf_split: str | None) -> ImageSource:
+    import datasets
+
+    if isinstance(ds, datasets.DatasetDict):
+        if hf_split is not None:
+            if hf_split not in ds:
+                raise UserInputError(f"{name}: no split {hf_split!r} (splits: {', '.join(ds)})")
+            ds = ds[hf_split]
+        else:
+            ds = datasets.concatenate_datasets([ds[k] for k in sorted(ds)])
+    feats = ds.features
+    if image_column is None:
+        image_column = next((k for k, f in feats.items() if isinstance(f, datasets.Image)),
+                            next((k for k in _IMAGE_COLUMNS if k in feats), None))
+    if label_column is None:
+        label_column = next((k for k, f in feats.items() if isinstance(f, datasets.ClassLabel)),
+                            next((k for k in _LABEL_COLUMNS if k in feats), None))
+    for role, col, opt in (("image", image_column, "image_column"),
+                           ("label", label_column, "label_column")):
+        if col is None or col not in feats:
+            raise UserInputError(f"{name}: no {role} column found (columns: {', '.join(feats)}); "
+                                 f"add :{opt}=<column> to the dataset id")
+    images = []
+    for i, im in enumerate(ds[image_column]):
+        a = _pil_to_array(im) if hasattr(im, "mode") else np.asarray(im)
+        images.append(_to_chw(a, f"{name} row {i}"))
+    x = _stack_images(images, name)
+    raw = ds[label_column]
+    lf = feats[label_column]
+    if isinstance(lf, datasets.ClassLabel):
+        present = sorted(set(int(v) for v in raw))
+        remap = {c: i for i, c in enumerate(present)}
+        y = np.asarray([remap[int(v)] for v in raw], dtype=np.int64)
+        classes = tuple(lf.names[c] for c in present)
+    else:
+        y, classes = _labels_to_classes(raw)
+    return ImageSource(name, _frozen(x), _frozen(y), classes)
+
+
+def _from_hf_disk(path: Path, image_column, label_column, hf_split) -> ImageSource:
+    import datasets
+
+    ds = datasets.load_from_disk(str(path))
+    return _hf_to_source(ds, path.name, image_column, label_column, hf_split)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _from_hub(hub_id: str, image_column, label_column, hf_split) -> ImageSource:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(hub_id, split=hf_split)
+    except Exception as exc:  # offline, unknown id, gated, network...
+        offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+        why = "offline (HF_HUB_OFFLINE is set)" if offline else _first_line(exc)
+        raise UserInputError(
+            f"dataset {hub_id!r} is not a local folder / .npz file and could not be loaded from "
+            f"the Hugging Face Hub: {why}; give an existing path, 'digits', or run once online "
+            f"to cache it") from None
+    return _hf_to_source(ds, hub_id.replace("/", "__"), image_column, label_column, None)
+
+
+def _looks_like_path(text: str) -> bool:
+    return (text.startswith(("/", ".", "~")) or text.lower().endswith((".npz", ".npy"))
+            or os.sep in text and text.count("/") > 1)
+
+
+@lru_cache(maxsize=4)
+def _load_source_cached(source: str, image_column, label_column, hf_split, mtime) -> ImageSource:
+    if source == "digits":
+        return _digits()
+    path = Path(source).expanduser()
+    if path.is_file():
+        if path.suffix.lower() != ".npz":
+            raise UserInputError(f"{path}: a dataset file must be a .npz with arrays x and y")
+        return _from_npz(path)
+    if path.is_dir():
+        if _is_saved_hf(path):
+            return _from_hf_disk(path, image_column, label_column, hf_split)
+        return _from_folder(path)
+    if _looks_like_path(source):
+        raise UserInputError(f"{source}: no such file or folder; give a folder of class "
+                             f"sub-folders, a .npz with x and y, a datasets folder, or 'digits'")
+    return _from_hub(source, image_column, label_column, hf_split)
+
+
+def load_source(source: str, *, image_column: str | None = None,
+                label_column: str | None = None, hf_split: str | None = None) -> ImageSource:
+    """The images of ``source`` (see the module doc); cached per process (4 sources)."""
+    source = str(source)
+    p = Path(source).expanduser()
+    try:
+        mtime = p.stat().st_mtime_ns if source not in BUILTIN and p.exists() else None
+    except OSError:
+        mtime = None
+    return _load_source_cached(source, image_column, label_column, hf_split, mtime)
+
+
+# ---------------------------------------------------------------------------- tasks
+def _parse_split(text: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(v) for v in str(text).split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3:
+        raise UserInputError(f"split={text!r}: give three fractions train,valid,test such as "
+                             f"0.5,0.25,0.25")
+    return parts  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One classification task: ``source`` (see the module doc), optionally restricted.
+
+    Attributes:
+        source: ``"digits"``, a folder, a ``.npz``, a ``datasets`` folder or a Hub id.
+        classes: class names to keep (strings as in ``ImageSource.classes``; for ``digits``
+            ``"0"``..``"9"``), ``None`` = all. Order does not matter (labels follow the
+            source's class order).
+        max_per_class: keep at most this many images per class (the first of the class's
+            seeded permutation), ``None`` = all.
+        split: fractions ``(train, valid, test)``, each > 0, summing to 1.
+        split_seed: seed of the stratified split (see the module doc).
+        image_column, label_column, hf_split: ``datasets`` options (see the module doc).
+    """
+
+    source: str = "digits"
+    classes: tuple[str, ...] | None = None
+    max_per_class: int | None = None
+    split: tuple[float, float, float] = DEFAULT_SPLIT
+    split_seed: int = 0
+    image_column: str | None = None
+    label_column: str | None = None
+    hf_split: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.classes is not None:
+            cl = tuple(str(c).strip() for c in self.classes)
+            if not cl or len(set(cl)) != len(cl):
+                raise UserInputError(f"classes={','.join(cl)}: give distinct class names")
+            object.__setattr__(self, "classes", cl)
+        sp = tuple(float(v) for v in self.split)
+        if len(sp) != 3 or min(sp) <= 0 or abs(sum(sp) - 1.0) > 1e-6:
+            raise UserInputError(f"split={sp}: need three fractions > 0 (train, valid, test) "
+                                 f"summing to 1")
+        object.__setattr__(self, "split", sp)
+        if self.max_per_class is not None and int(self.max_per_class) < 3:
+            raise UserInputError(f"max_per_class={self.max_per_class}: need at least 3 (one "
+                                 f"image per split)")
+
+    # text form ---------------------------------------------------------------
+    @classmethod
+    def parse(cls, text: str, **overrides) -> "TaskSpec":
+        """``"<source>[:key=value]..."`` -> ``TaskSpec`` (keys: the field names)."""
+        spec, _ = cls.parse_with_extras(text, allowed_extra=(), **overrides)
+        return spec
+
+    @classmethod
+    def parse_with_extras(cls, text: str, allowed_extra: Sequence[str] = (),
+                          **overrides) -> tuple["TaskSpec", dict[str, str]]:
+        """Like ``parse``, also returning ``key=value`` options named in ``allowed_extra``
+        (e.g. ``TrainConfig`` fields in a ``dataset:`` benchmark id) as strings."""
+        parts = str(text).split(":")
+        opt_re = re.compile(r"^[A-Za-z_][A-Za-z_0-9]*=")
+        first = next((i for i, p in enumerate(parts) if i > 0 and opt_re.match(p)), len(parts))
+        source = ":".join(parts[:first]).strip()
+        if not source:
+            raise UserInputError(f"{text!r}: empty dataset source; e.g. digits:classes=0,1,2")
+        names = {f.name for f in fields(cls)} - {"source"}
+        kw: dict = {}
+        extras: dict[str, str] = {}
+        for p in parts[first:]:
+            key, _, value = p.partition("=")
+            key = key.strip()
+            if key in names:
+                kw[key] = value.strip()
+            elif key in allowed_extra:
+                extras[key] = value.strip()
+            else:
+                raise UserInputError(f"{text!r}: unknown option {key!r}; options: "
+                                     f"{', '.join(sorted(names | set(allowed_extra)))}")
+        conv: dict = {}
+        for k, v in kw.items():
+            try:
+                if k == "classes":
+                    conv[k] = tuple(c for c in v.split(",") if c.strip())
+                elif k in ("max_per_class", "split_seed"):
+                    conv[k] = None if v.lower() in ("", "none", "all") else int(v)
+                elif k == "split":
+                    conv[k] = _parse_split(v)
+                else:
+                    conv[k] = v or None
+            except ValueError:
+                raise UserInputError(f"{text!r}: option {k}={v!r} is not an integer") from None
+        conv.update(overrides)
+        return cls(source=source, **conv), extras
+
+    @property
+    def id(self) -> str:
+        """Canonical text form (``TaskSpec.parse(spec.id) == spec``); defaults are omitted."""
+        out = [self.source]
+        if self.classes is not None:
+            out.append("classes=" + ",".join(self.classes))
+        if self.max_per_class is not None:
+            out.append(f"max_per_class={self.max_per_class}")
+        if self.split != DEFAULT_SPLIT:
+            out.append("split=" + ",".join(repr(v) for v in self.split))
+        if self.split_seed != 0:
+            out.append(f"split_seed={self.split_seed}")
+        for k in ("image_column", "label_column", "hf_split"):
+            if getattr(self, k) is not None:
+                out.append(f"{k}={getattr(self, k)}")
+        return ":".join(out)
+
+    def replace(self, **changes) -> "TaskSpec":
+        return replace(self, **changes)
+
+    def load_source(self) -> ImageSource:
+        return load_source(self.source, image_column=self.image_column,
+                           label_column=self.label_column, hf_split=self.hf_split)
+
+
+def as_task_spec(task: "TaskSpec | str") -> TaskSpec:
+    return task if isinstance(task, TaskSpec) else TaskSpec.parse(str(task))
+
+
+def stratified_split(y: np.ndarray, split: Sequence[float] = DEFAULT_SPLIT, seed: int = 0,
+                     max_per_class: int | None = None,
+                     class_keys: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray,
+                                                                       np.ndarray]:
+    """Sorted index arrays ``(train, valid, test)`` of a stratified split (module doc rule).
+
+    Args:
+        y: int labels.
+        split: fractions ``(train, valid, test)``.
+        seed: split seed.
+        max_per_class: cap on images per class.
+        class_keys: ``class_keys[c]`` is the key mixed into class ``c``'s RNG (default ``c``).
+    """
+    y = np.asarray(y)
+    _, fv, ft = (float(v) for v in split)
+    parts: tuple[list, list, list] = ([], [], [])
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        key = int(c) if class_keys is None else int(class_keys[int(c)])
+        idx = idx[np.random.default_rng([int(seed), key]).permutation(len(idx))]
+        if max_per_class is not None:
+            idx = idx[:int(max_per_class)]
+        n = len(idx)
+        nv, nt = int(round(n * fv)), int(round(n * ft))
+        if n >= 3:
+            nv, nt = max(nv, 1), max(nt, 1)
+            while n - nv - nt < 1:
+                if nv >= nt:
+                    nv -= 1
+                else:
+                    nt -= 1
+        else:
+            nv, nt = 0, 0
+        parts[1].append(idx[:nv])
+        parts[2].append(idx[nv:nv + nt])
+        parts[0].append(idx[nv + nt:])
+    return tuple(np.sort(np.concatenate(p)).astype(np.int64) if p else np.empty(0, np.int64)
+                 for p in parts)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """A task ready for training: standardised float32 tensors ``[n, C, H, W]`` and int64
+    labels ``0..n_classes-1`` per split, the raw (unstandardised) train images for the
+    featuriser, and what they are."""
+
+    spec: TaskSpec
+    classes: tuple[str, ...]
+    class_ids: tuple[int, ...]  # index of each class in the source
+    x_train: torch.Tensor = field(repr=False)
+    y_train: torch.Tensor = field(repr=False)
+    x_valid: torch.Tensor = field(repr=False)
+    y_valid: torch.Tensor = field(repr=False)
+    x_test: torch.Tensor = field(repr=False)
+    y_test: torch.Tensor = field(repr=False)
+    raw_train: np.ndarray = field(repr=False)
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.x_train.shape[2]), int(self.x_train.shape[3])
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.y_train), "valid": len(self.y_valid), "test": len(self.y_test)}
+
+
+def task_data_from_arrays(x: np.ndarray, y: np.ndarray, spec: TaskSpec,
+                          classes: Sequence[str], class_ids: Sequence[int] | None = None
+                          ) -> TaskData:
+    """Split + standardise ``x [N, C, H, W]``, ``y`` in ``0..K-1`` (the rule of the module
+    doc; ``class_ids`` key each class's RNG, default ``0..K-1``)."""
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int64)
+    class_ids = tuple(range(len(classes))) if class_ids is None else tuple(int(c) for c in class_ids)
+    tr, va, te = stratified_split(y, spec.split, spec.split_seed, spec.max_per_class, class_ids)
+    if not len(va) or not len(te):
+        raise UserInputError(f"task {spec.id!r}: too few images for a train/valid/test split "
+                             f"(need >= 3 per class)")
+    xt = x[tr].astype(np.float64)
+    mean = xt.mean(axis=(0, 2, 3))
+    std = xt.std(axis=(0, 2, 3))
+    std = np.where(std > 1e-12, std, 1.0)
+
+    def norm(ix):
+        z = (x[ix] - mean[None, :, None, None]) / std[None, :, None, None]
+        return torch.from_numpy(np.ascontiguousarray(z, dtype=np.float32))
+
+    def lab(ix):
+        return torch.from_numpy(np.ascontiguousarray(y[ix]))
+
+    return TaskData(spec, tuple(classes), class_ids, norm(tr), lab(tr), norm(va), lab(va),
+                    norm(te), lab(te), _frozen(np.ascontiguousarray(x[tr])),
+                    tuple(float(m) for m in mean), tuple(float(s) for s in std))
+
+
+@lru_cache(maxsize=16)
+def _build_task_cached(spec: TaskSpec) -> TaskData:
+    src = spec.load_source()
+    if spec.classes is None:
+        keep = list(range(src.n_classes))
+    else:
+        pos = {c: i for i, c in enumerate(src.classes)}
+        unknown = [c for c in spec.classes if c not in pos]
+        if unknown:
+            shown = ", ".join(src.classes[:20]) + (" ..." if src.n_classes > 20 else "")
+            raise UserInputError(f"task {spec.id!r}: class(es) {', '.join(unknown)} not in "
+                                 f"{src.name} (classes: {shown})")
+        keep = sorted(pos[c] for c in spec.classes)
+    if len(keep) < 2:
+        raise UserInputError(f"task {spec.id!r}: need at least 2 classes")
+    mask = np.isin(src.y, keep)
+    remap = np.full(src.n_classes, -1, dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    return task_data_from_arrays(src.x[mask], remap[src.y[mask]], spec,
+                                 [src.classes[k] for k in keep], keep)
+
+
+def build_task(task: TaskSpec | str) -> TaskData:
+    """The ``TaskData`` of a ``TaskSpec`` or task id (cached per process, 16 tasks)."""
+    return _build_task_cached(as_task_spec(task))
+
+
+__all__ = ["ImageSource", "TaskSpec", "TaskData", "load_source", "build_task", "as_task_spec",
+           "stratified_split", "task_data_from_arrays", "IMAGE_EXTENSIONS", "DEFAULT_SPLIT"]
