@@ -216,9 +216,10 @@ def plot_results(results: dict, png: str | os.PathLike, title: str | None = None
     ax.set_ylabel(f"best {results.get('metric', 'value')} so far")
     ax.set_title(title or f"{results['task']} ({results['space']})")
     ax.grid(alpha=0.3)
-    # zoom on the interesting range: from the median first-eval value to the optimum
-    firsts = [r["history"][0]["best_so_far"] for res in results["results"].values()
-              for r in res["runs"] if r["history"]]
+    # zoom on the interesting range: from the median best after a tenth of the budget up
+    k = max(1, results.get("budget", 10) // 10)
+    firsts = [r["history"][min(k, len(r["history"])) - 1]["best_so_far"]
+              for res in results["results"].values() for r in res["runs"] if r["history"]]
     if firsts:
         lo = float(np.median(firsts))
         hi = max(ax.get_ylim()[1], lo + 1e-9)
