@@ -11,13 +11,6 @@ from metanas.nn import (OPS, AvgPool3x3, CellNetwork, NetworkConfig, count_flops
 from metanas.spaces import InvalidArchitecture, get
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 TINY = NetworkConfig(C=4, N=1)
 NB201 = get("nb201")

@@ -13,13 +13,6 @@ from metanas.proxies import (ProxyBatch, compute, compute_many, digits_batch, ge
 from metanas.proxies.measures import JACOB_COV_K
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
 
 CFG = NetworkConfig(C=4, N=1)
 ARCHS = [(3, 3, 3, 3, 3, 3), (1, 3, 3, 2, 2, 0), (4, 1, 2, 3, 4, 1), (2, 4, 1, 4, 3, 3)]

@@ -20,13 +20,6 @@ SPACE = "transnas_micro"
 W = torch.tensor([-1.0, 0.2, 0.6, 1.0], dtype=torch.float64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def value(X: torch.Tensor) -> torch.Tensor:
     """Synthetic table: additive op scores + an interaction on the first edge."""
