@@ -43,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--task-table", metavar="FILE.csv", default=None,
                    help="your own table instead of --task: a CSV with an architecture column "
                         "'arch' in the space's string form and metric columns")
+    p.add_argument("--dataset", metavar="PATH_OR_ID", default=None,
+                   help="search on real data: every suggested architecture is trained (live "
+                        "evaluator). 'digits' (scikit-learn's bundled digits; class subsets as "
+                        "'digits:classes=0,3,5'), a folder of class sub-folders of images, a "
+                        ".npz with x and y, a `datasets` folder saved with save_to_disk, or a "
+                        "Hub dataset id")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="with --dataset: training epochs per architecture (default: the "
+                        "recipe's, metanas.train.TrainConfig)")
     p.add_argument("--metric", default=None,
                    help="metric to maximise (task default: validation accuracy; required "
                         "column name with --task-table)")
@@ -51,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="rs,rea,ls,gp-bo",
                    help=f"comma-separated methods: {', '.join(strategies.available())} "
                         "(default: rs,rea,ls,gp-bo)")
+    p.add_argument("--pretrained", metavar="DIR", default=None,
+                   help="checkpoint folder for the methods that take one (tnas); default: "
+                        "the checkpoint shipped for the space")
     p.add_argument("--budget", type=int, default=50, help="evaluations per run (default: 50)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default: 3)")
     p.add_argument("--seed-start", type=int, default=0, help="first seed (default: 0)")
@@ -110,6 +122,12 @@ def adapt_main(argv: list[str] | None = None) -> int:
                                  f"{', '.join(strategies.available())}")
         task = args.task or {"nb201": "nb201/cifar100",
                              "transnas_micro": "transnas_micro/class_scene"}[space.name]
+        if args.dataset:
+            if args.task_table or args.task:
+                raise UserInputError("give one of --task, --task-table, --dataset")
+            task = "dataset:" + args.dataset + (f":epochs={args.epochs}" if args.epochs else "")
+        elif args.epochs:
+            raise UserInputError("--epochs applies to --dataset (real training) only")
         if args.task_table:
             if not Path(args.task_table).is_file():
                 raise UserInputError(f"--task-table {args.task_table}: no such file")
@@ -119,7 +137,8 @@ def adapt_main(argv: list[str] | None = None) -> int:
                             seeds=list(range(args.seed_start, args.seed_start + args.seeds)),
                             budget=args.budget, batch_size=args.batch_size, metric=args.metric,
                             report_metric=args.report_metric, task_table=args.task_table,
-                            workers=args.workers, threads=args.threads)
+                            workers=args.workers, threads=args.threads,
+                            method_kwargs=_pretrained_kwargs(args.pretrained, methods))
         out = Path(args.output)
         if args.fresh:
             import shutil
@@ -141,6 +160,18 @@ def adapt_main(argv: list[str] | None = None) -> int:
     _print_summary(results)
     print(f"wrote {out} and {png}")
     return 0
+
+
+def _pretrained_kwargs(pretrained: str | None, methods: list[str]) -> dict:
+    """``--pretrained DIR`` -> ``{method: {"pretrained": DIR}}`` for the methods accepting it."""
+    if not pretrained:
+        return {}
+    from . import strategies
+
+    if not (Path(pretrained) / "config.json").is_file():
+        raise UserInputError(f"--pretrained {pretrained}: no checkpoint (config.json) there")
+    return {m: {"pretrained": pretrained} for m in methods
+            if "pretrained" in strategies.constructor_params(m)}
 
 
 def _print_summary(results: dict) -> None:

@@ -64,7 +64,7 @@ def build_strategy(name: str, space, seed: int, bench, kwargs: dict | None = Non
     from . import strategies
 
     kw = dict(kwargs or {})
-    cands = bench.candidates()
+    cands = bench.candidates() if hasattr(bench, "candidates") else None
     if cands is not None and len(cands) < space.size:
         kw.setdefault("candidates", cands)
     if "task" in strategies.constructor_params(name):

@@ -91,3 +91,21 @@ def test_script_help_runs():
     r = subprocess.run([sys.executable, str(REPO / "adapt.py"), "--help"], capture_output=True,
                        text=True, cwd=REPO)
     assert r.returncode == 0 and "--task-table" in r.stdout
+
+
+def test_adapt_live_dataset(tmp_path):
+    """--dataset trains every suggested architecture for real (tiny recipe: 2 classes)."""
+    out = tmp_path / "live.json"
+    assert adapt_main(["--dataset", "digits:classes=0,1:max_per_class=40:C=4:N=1", "--epochs",
+                       "1", "--method", "rs", "--budget", "2", "--seeds", "1", "--output",
+                       str(out), "--quiet"]) == 0
+    run = json.loads(out.read_text())["results"]["rs"]["runs"][0]
+    assert len(run["history"]) == 2
+    assert all(0 <= h["value"] <= 100 and h["cost_s"] > 0 for h in run["history"])
+    assert "test" in run["best_report"]
+
+
+def test_epochs_needs_dataset(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        adapt_main(["--epochs", "3", "--output", str(tmp_path / "x.json"), "--quiet"])
+    assert "--dataset" in capsys.readouterr().err
