@@ -60,8 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="rs,rea,ls,gp-bo",
                    help=f"comma-separated methods: {', '.join(strategies.available())} "
                         "(default: rs,rea,ls,gp-bo)")
-    p.add_argument("--pretrained", metavar="DIR", default=None,
-                   help="checkpoint folder for the methods that take one (tnas); default: "
+    p.add_argument("--pretrained", metavar="DIR|REPO_ID", default=None,
+                   help="checkpoint folder or Hub id for the methods taking one (tnas); default: "
                         "the checkpoint shipped for the space")
     p.add_argument("--budget", type=int, default=50, help="evaluations per run (default: 50)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default: 3)")
@@ -168,8 +168,8 @@ def _pretrained_kwargs(pretrained: str | None, methods: list[str]) -> dict:
         return {}
     from . import strategies
 
-    if not (Path(pretrained) / "config.json").is_file():
-        raise UserInputError(f"--pretrained {pretrained}: no checkpoint (config.json) there")
+    from .hub import resolve_pretrained  # a folder, or a Hub id (offline first)
+    pretrained = str(resolve_pretrained(pretrained, kind="tnas"))
     return {m: {"pretrained": pretrained} for m in methods
             if "pretrained" in strategies.constructor_params(m)}
 

@@ -6,12 +6,22 @@ Importing this package registers every built-in method:
 - ``rea``: regularised evolution (``rea``)
 - ``ls``: local search (``local_search``)
 - ``gp-bo``: exact-GP Bayesian optimisation (``gp_bo``)
+- ``proxybo``: BO fused with zero-cost proxies by dynamic weights (``proxybo``)
+- ``anasod-rs``, ``anasod-biased-rs``, ``anasod-bo``: search on the operation-distribution
+  encoding (``anasod``)
+- ``bananas``: neural-ensemble BO on the path encoding (``bananas``)
+- ``metad2a``: meta-learned (dataset, arch) predictor ranking, leave-one-task-out (``metad2a``)
 """
 
-from .base import Strategy, available, make, register
+from .base import Strategy, available, constructor_params, make, register
 from . import random_search  # noqa: F401  (registers "rs")
 from . import rea  # noqa: F401  (registers "rea")
 from . import local_search  # noqa: F401  (registers "ls")
 from . import gp_bo  # noqa: F401  (registers "gp-bo")
+from . import proxybo  # noqa: F401  (registers "proxybo")
+from . import anasod  # noqa: F401  (registers "anasod-rs", "anasod-biased-rs", "anasod-bo")
+from . import bananas  # noqa: F401  (registers "bananas")
+from . import metad2a  # noqa: F401  (registers "metad2a")
+from . import tnas  # noqa: F401  (registers "tnas")
 
-__all__ = ["Strategy", "available", "make", "register"]
+__all__ = ["Strategy", "available", "constructor_params", "make", "register"]

@@ -12,6 +12,8 @@ import pytest
 
 from metanas import strategies
 from metanas.search import run_search
+from metanas.spaces.encodings import opdist
+from metanas.strategies.proxybo import FunctionProvider
 from strategy_toys import LinearToy
 
 #: constructor config used by the contract tests (small, so that every phase of a method,
@@ -21,6 +23,13 @@ CONTRACT_KWARGS = {
     "rea": dict(population_size=6, tournament_size=3),
     "ls": dict(n_init=3),
     "gp-bo": dict(n_init=4),
+    # proxy-aware / meta-learned / ensemble methods (small, fast settings; every phase runs)
+    "proxybo": dict(n_init=8, n_random=20, n_local=20, fit_maxiter=20,
+                    proxies=FunctionProvider({"share_op1": lambda sp, a: opdist(sp, a)[:, 1],
+                                              "neg_op0": lambda sp, a: -opdist(sp, a)[:, 0]})),
+    "anasod-bo": dict(n_init=8, pool_size=50, fit_maxiter=20),
+    "bananas": dict(n_init=4, n_candidates=30, epochs=30),
+    "metad2a": dict(epochs=1, hidden=16),
 }
 BUDGET = 16
 NAMES = strategies.available()

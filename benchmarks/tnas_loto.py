@@ -1,0 +1,199 @@
+#!/usr/bin/env python
+"""TNAS transfer benchmark: leave-one-task-out (TransNAS micro, 7 tasks) and leave-one-dataset-out
+(NB201: cifar10, cifar100, imagenet16-120).
+
+For every target task:
+
+1. meta-train the TNAS deep-kernel GP on the space's other tasks (``metanas.meta.tnas_train``,
+   the target excluded; NB201: the two other datasets + MetaD2A's tasks), cached under
+   ``<out>/tnas_loto_ckpt/<space>/<task>/`` (resumable, never in ``pretrained/``);
+2. run ``metanas.harness`` (budget, seeds) for ``tnas`` (with that checkpoint) and the
+   baselines (``rs``, ``rea``, ``gp-bo``), plus the ablations (separate harness outputs, merged
+   as ``tnas[<variant>]``): ``scratch`` (same model, no meta-training), ``noadapt`` (no
+   test-time adaptation), ``nodata`` (no dataset encoder), ``every1`` (re-adapt at every step,
+   the strategy default, when ``--tnas-kw`` sets ``adapt_every``);
+3. write ``<out>/tnas_loto_<task>.json`` (harness results, all methods) + ``.png`` and the
+   summary ``<out>/tnas_loto_summary.json``: per task and method the mean top fraction (share
+   of the space strictly better than the best find) at 20 and 100 evaluations, best@20/50/100,
+   and the checks ``tnas top_fraction@20 <= 0.5%`` and ``tnas best@100 >= rea best@100``.
+
+Everything is resumable (harness run checkpoints under ``<out>/tnas_loto_<task>*.runs/``).
+Example (what produced the shipped results; see the summary's ``command``)::
+
+    python benchmarks/tnas_loto.py --space transnas_micro --seeds 10 --budget 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "benchmarks" / "results"
+ABLATIONS = {
+    "scratch": {"pretrained": None},
+    "noadapt": {"adapt": False},
+    "nodata": {"use_dataset": False},
+    "every1": {"adapt_every": 1},  # the strategy's default: re-adapt at every step
+}
+TARGETS = {
+    "transnas_micro": ["transnas_micro/class_object", "transnas_micro/class_scene",
+                       "transnas_micro/jigsaw", "transnas_micro/segmentsemantic",
+                       "transnas_micro/autoencoder", "transnas_micro/normal",
+                       "transnas_micro/room_layout"],
+    "nb201": ["nb201/cifar10", "nb201/cifar100", "nb201/imagenet16-120"],
+}
+
+
+def safe(task: str) -> str:
+    return task.replace("/", "_")
+
+
+def loto_checkpoint(space: str, task: str, out: Path, iters: int, log) -> tuple[Path, float]:
+    """Meta-train (or reuse / resume) the checkpoint without ``task``; returns its folder and
+    meta-training wall time (s)."""
+    from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
+
+    d = out / "tnas_loto_ckpt" / space / safe(task)
+    st_path = d / STATE_NAME
+    if st_path.exists():
+        st = json.loads(st_path.read_text())
+        if st.get("done") and st.get("config", {}).get("iters") == iters:
+            return d, float(st.get("wall_s", 0.0))
+    log(f"meta-training {space} without {task} ({iters} iters) -> {d}")
+    cfg = TrainConfig(space=space, exclude=[task], iters=iters)
+    cmd = (f"python train_meta.py --space {space} --exclude-task {task} --iters {iters} "
+           f"--out {d}")
+    st = train(cfg, d, resume=st_path.exists(), progress=False, command=cmd)
+    return d, float(st["wall_s"])
+
+
+def run_task(space: str, task: str, args, out: Path, log) -> dict:
+    from metanas.harness import HarnessConfig, plot_results, run_harness
+
+    ckpt, wall = loto_checkpoint(space, task, out, args.iters, log)
+    seeds = list(range(args.seeds))
+    base = out / f"tnas_loto_{safe(task)}"
+    tnas_kw = {"pretrained": str(ckpt), **args.tnas_kw}
+    merged = None
+    previous = {}
+    if base.with_suffix(".json").exists():  # keep results of earlier invocations (resumable)
+        previous = json.loads(base.with_suffix(".json").read_text()).get("results", {})
+    groups = [("main", [m for m in args.methods], seeds)]
+    if task in args.ablation_tasks or "all" in args.ablation_tasks:
+        for ab in args.ablations:
+            groups.append((ab, ["tnas"], list(range(args.ablation_seeds))))
+    for name, methods, sds in groups:
+        kw = {"tnas": {**tnas_kw, **(ABLATIONS[name] if name in ABLATIONS else {})}}
+        output = base.with_name(base.name + ("" if name == "main" else f".{name}") + ".part.json")
+        t0 = time.perf_counter()
+        cfg = HarnessConfig(space=space, task=task, methods=methods, seeds=sds,
+                            budget=args.budget, method_kwargs=kw)
+        res = run_harness(cfg, output)
+        log(f"{task} [{name}] {methods} x {len(sds)} seeds: {time.perf_counter() - t0:.0f} s")
+        if merged is None:
+            merged = res
+            for k, v in previous.items():
+                merged["results"].setdefault(k, v)
+        for m, r in res["results"].items():
+            key = m if name == "main" else f"{m}[{name}]"
+            merged["results"][key] = r
+        merged["tnas_checkpoint"] = str(ckpt.relative_to(ROOT) if ckpt.is_relative_to(ROOT)
+                                        else ckpt)
+        merged["meta_train_wall_s"] = wall
+        (base.with_suffix(".json")).write_text(json.dumps(merged))
+        plot_results(merged, base.with_suffix(".png"),
+                     title=f"{task}: TNAS leave-one-task-out (budget {args.budget})")
+    return merged
+
+
+def task_summary(res: dict) -> dict:
+    rows = {}
+    for m, r in res["results"].items():
+        s = r.get("summary", {})
+        row = {"n_runs": s.get("n_runs")}
+        for k in ("top_fraction@20", "top_fraction@100", "best@20", "best@50", "best@100"):
+            if k in s:
+                row[k] = s[k]["mean"]
+                row[k + "_se"] = s[k]["se"]
+        if "wall_s" in s:
+            row["wall_s_per_run"] = s["wall_s"]["mean"]
+        rows[m] = row
+    t, rea = rows.get("tnas", {}), rows.get("rea", {})
+    checks = {}
+    if "top_fraction@20" in t:
+        checks["tnas_top_fraction@20<=0.5%"] = bool(t["top_fraction@20"] <= 0.005)
+    if "best@100" in t and "best@100" in rea:
+        checks["tnas_best@100>=rea_best@100"] = bool(t["best@100"] >= rea["best@100"])
+    return {"methods": rows, "checks": checks, "meta_train_wall_s": res.get("meta_train_wall_s"),
+            "tnas_checkpoint": res.get("tnas_checkpoint")}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--space", default="transnas_micro,nb201",
+                   help="comma-separated: transnas_micro (LOTO), nb201 (LODO)")
+    p.add_argument("--tasks", default="", help="comma-separated subset of target tasks")
+    p.add_argument("--methods", default="tnas,rs,rea,gp-bo")
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--budget", type=int, default=100)
+    p.add_argument("--iters", type=int, default=150, help="meta-training iterations per "
+                   "LOTO checkpoint")
+    p.add_argument("--ablations", default="scratch,noadapt,nodata,every1")
+    p.add_argument("--ablation-tasks", default="", help="tasks to ablate on ('all' or ids)")
+    p.add_argument("--ablation-seeds", type=int, default=10)
+    p.add_argument("--tnas-kw", default="{}", help="JSON of extra tnas constructor kwargs "
+                   "(e.g. '{\"adapt_every\": 5}')")
+    p.add_argument("--out", default=str(DEFAULT_OUT))
+    a = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    a.tnas_kw = json.loads(a.tnas_kw)
+    a.methods = [m for m in a.methods.split(",") if m]
+    a.ablations = [x for x in a.ablations.split(",") if x]
+    a.ablation_tasks = [x for x in a.ablation_tasks.split(",") if x]
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    only = {x for x in a.tasks.split(",") if x}
+
+    def log(msg):
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    summary_path = out / "tnas_loto_summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary.setdefault("tasks", {})
+    cmd = "python benchmarks/tnas_loto.py " + " ".join(
+        shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
+    summary.setdefault("commands", [])
+    if cmd not in summary["commands"]:
+        summary["commands"].append(cmd)
+    summary.pop("command", None)
+    summary.setdefault("settings", {})[cmd] = {"seeds": a.seeds, "budget": a.budget, "meta_train_iters": a.iters,
+                           "methods": a.methods, "tnas_kwargs": a.tnas_kw, "ablations": a.ablations,
+                           "ablation_tasks": a.ablation_tasks,
+                           "ablation_seeds": a.ablation_seeds}
+    for space in [s for s in a.space.split(",") if s]:
+        for task in TARGETS[space]:
+            if only and task not in only:
+                continue
+            res = run_task(space, task, a, out, log)
+            summary["tasks"][task] = {"space": space, **task_summary(res)}
+            ch = [v for t in summary["tasks"].values() for v in t["checks"].values()]
+            summary["all_checks_pass"] = bool(ch) and all(ch)
+            summary_path.write_text(json.dumps(summary, indent=1))
+            log(f"{task}: " + json.dumps({m: {k: round(v, 4) for k, v in r.items()
+                                               if k in ("top_fraction@20", "top_fraction@100",
+                                                        "best@100")}
+                                           for m, r in summary["tasks"][task]["methods"].items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

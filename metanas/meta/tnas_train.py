@@ -1,0 +1,539 @@
+"""Meta-training of the TNAS deep-kernel GP (Shala et al., ICLR 2023, Algorithm 1) with Reptile.
+
+    while not converged:
+        sample a task and a mini-batch (x, y, D) of its (arch, value) pairs
+        w' <- w;  v times: w' <- w' - eta_SGD grad L(w'),  L = GP negative log marginal likelihood
+        w  <- w - eta_REP (w - w')
+
+Training tasks: every meta-dataset task of the space (``--tasks`` restricts, ``--exclude-task``
+removes). Values: the task's search metric (``default_metric``, split ``valid``, highest
+fidelity), **standardised per task**.
+
+*Large* tasks (>= ``min_large`` archs: NB201's three datasets, TransNAS micro's seven tasks)
+give one mini-batch of ``batch_size`` archs per iteration. *Small* tasks (MetaD2A's NB201
+tasks: 1-5 archs each) are grouped: with probability ``small_prob`` an iteration draws
+``small_group`` of them (each with >= 2 archs) and the loss is the exact marginal likelihood
+of independent GPs, one per task (a block-diagonal covariance, each block with its own task's
+dataset embedding); tasks with one arch carry no within-task information and are dropped.
+Small tasks are centred per task and scaled by the median standard deviation of the small
+tasks with >= 3 archs (a per-task standard deviation from 2-5 points is mostly noise).
+
+Validation (lower is better: ``val = -Spearman``): the model conditioned (no adaptation) on
+``val_k`` archs of a validation task predicts ``val_m`` other archs; the Spearman rank
+correlation of the posterior mean with the truth, averaged over ``val_draws`` fixed draws and
+over the validation tasks. Validation tasks are ``val_tasks`` (whole tasks never trained on)
+when given; otherwise a held-out ``val_frac`` of the archs of every large training task (never
+in a training mini-batch) - with 2-7 large tasks per space, holding a whole one out costs too
+much training signal. The held-out mean log predictive density is recorded too.
+
+Early stopping after ``patience`` validations without improvement; the best validated weights
+are written as the checkpoint. Resumable: every ``save_every`` iterations (and at the end) the
+last weights, the best weights, the sampler's ``torch.Generator`` state and the history are
+written atomically (``last.safetensors``, ``best.safetensors``, ``training_state.json``);
+``resume=True`` continues bit-identically (same thread count).
+
+Outputs in ``out``: ``model.safetensors`` + ``config.json`` (``DeepKernelGP.save_pretrained``,
+best weights), ``prior_context.safetensors`` (a small set of archs with their mean
+standardised value over the training tasks: the strategy conditions the meta-trained GP on it
+to rank architectures before any target observation, the "top-k" initial design),
+``README.md`` (model card), ``training_state.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..io import atomic_write_bytes, atomic_write_json, read_json
+
+__all__ = ["TrainConfig", "TaskData", "load_tasks", "train", "batch_nll", "MethodNotAvailable",
+           "PRIOR_CONTEXT", "STATE_NAME"]
+
+STATE_NAME = "training_state.json"
+PRIOR_CONTEXT = "prior_context.safetensors"
+METHODS = ("tnas", "base")
+
+
+class MethodNotAvailable(RuntimeError):
+    """A ``--method`` that is not implemented yet."""
+
+
+@dataclass
+class TrainConfig:
+    """Meta-training settings (all recorded in ``training_state.json`` and the model card)."""
+
+    space: str = "nb201"
+    tasks: list[str] | None = None
+    exclude: list[str] = field(default_factory=list)
+    val_tasks: list[str] = field(default_factory=list)
+    method: str = "tnas"
+    iters: int = 600
+    inner_steps: int = 5
+    inner_lr: float = 1e-2
+    outer_lr: float = 0.5
+    outer_lr_final: float = 0.1
+    batch_size: int = 100
+    min_large: int = 50
+    small_group: int = 16
+    small_prob: float = 0.25
+    val_every: int = 50
+    patience: int = 5
+    val_frac: float = 0.1
+    val_max: int = 1000
+    val_k: int = 20
+    val_m: int = 200
+    val_draws: int = 3
+    save_every: int = 25
+    seed: int = 0
+    context_top: int = 32
+    context_random: int = 200
+    meta_dataset: str | None = None
+    model: dict = field(default_factory=dict)
+
+
+@dataclass
+class TaskData:
+    """One task: ``X [n, n_edges]`` int archs, ``y [n]`` standardised values, dataset
+    ``samples [C, S, F]`` or ``None``; ``val`` the held-out rows (indices into X) or None."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    samples: Tensor | None = None
+    train_rows: np.ndarray | None = None
+    val_rows: np.ndarray | None = None
+
+
+# ---------------------------------------------------------------------- data
+def _samples_tensor(sf) -> Tensor | None:
+    if sf is None or (isinstance(sf, float) and math.isnan(sf)):
+        return None
+    try:
+        arr = np.stack([np.stack([np.asarray(s, dtype=np.float32) for s in c]) for c in sf])
+    except (ValueError, TypeError):
+        return None
+    if arr.ndim != 3 or arr.size == 0:
+        return None
+    return torch.as_tensor(arr)
+
+
+def load_tasks(md, space, tasks: Sequence[str] | None = None,
+               exclude: Sequence[str] = ()) -> list[TaskData]:
+    """Every task of ``space`` in ``md`` (restricted to ``tasks``, minus ``exclude``) with its
+    search metric per arch (valid split, highest fidelity); values raw (not standardised)."""
+    import pandas as pd
+
+    t = md.tasks[md.tasks["space"] == space.name]
+    if tasks is not None:
+        keep = {md.resolve_task(x) for x in tasks}
+        t = t[t["task"].isin(keep)]
+    if exclude:
+        drop = {md.resolve_task(x) for x in exclude}
+        t = t[~t["task"].isin(drop)]
+    metric = dict(zip(t["task"], t["default_metric"]))
+    tr = md.triples
+    tr = tr[(tr["space"] == space.name) & (tr["split"] == "valid") & tr["task"].isin(metric.keys())]
+    tr = tr[tr["metric"].to_numpy() == tr["task"].map(metric).to_numpy()]
+    if len(tr):
+        tr = tr[tr["fidelity"] == tr.groupby("task")["fidelity"].transform("max")]
+    tr = tr[np.isfinite(tr["value"].to_numpy(dtype=np.float64))]
+    uniq = pd.unique(tr["arch"])
+    parsed = {a: space.from_str(a) for a in uniq}
+    feats = dict(zip(t["task"], t["sample_features"]))
+    out = []
+    for tid, g in tr.groupby("task", sort=False):
+        X = np.asarray([parsed[a] for a in g["arch"]], dtype=np.int64).reshape(-1, space.n_edges)
+        out.append(TaskData(str(tid), X, g["value"].to_numpy(dtype=np.float64),
+                            _samples_tensor(feats.get(tid))))
+    order = {tid: i for i, tid in enumerate(t["task"])}
+    out.sort(key=lambda d: order.get(d.name, 0))
+    return out
+
+
+def _standardise(tasks: list[TaskData], min_large: int) -> None:
+    small_std = [float(np.std(d.y, ddof=1)) for d in tasks if 3 <= len(d.y) < min_large]
+    s_small = float(np.median(small_std)) if small_std else 1.0
+    if not np.isfinite(s_small) or s_small <= 1e-12:
+        s_small = 1.0
+    for d in tasks:
+        m = float(d.y.mean())
+        s = float(d.y.std(ddof=1)) if len(d.y) >= min_large else s_small
+        d.y = (d.y - m) / (s if s > 1e-12 else 1.0)
+
+
+# ---------------------------------------------------------------------- loss
+@dataclass
+class Batch:
+    """A meta-training mini-batch: groups of (X [n, E] float64, y [n], samples)."""
+
+    groups: list[tuple[Tensor, Tensor, Tensor | None]]
+
+
+def batch_nll(model, batch: Batch, generator: torch.Generator | None = None) -> Tensor:
+    """Negative exact log marginal likelihood per point of a block-diagonal GP (one block per
+    group, each with its own dataset embedding), hyper-parameter log priors included (as
+    GPyTorch's ``ExactMarginalLogLikelihood``)."""
+    from gpytorch.distributions import MultivariateNormal
+
+    model.train()
+    zs, ys, gid = [], [], []
+    for i, (X, y, samples) in enumerate(batch.groups):
+        model.set_dataset(samples)
+        zs.append(model.features(X))
+        ys.append(y)
+        gid.append(torch.full((X.size(0),), i, dtype=torch.long))
+    z = torch.cat(zs)
+    y = torch.cat(ys).to(z.dtype)
+    g = torch.cat(gid)
+    n = z.size(0)
+    K = model.covar_module(z).to_dense()
+    if len(batch.groups) > 1:
+        K = K * (g[:, None] == g[None, :]).to(K.dtype)
+    K = K + model.likelihood.noise.reshape(-1)[0] * torch.eye(n, dtype=K.dtype)
+    lp = MultivariateNormal(model.mean_module(z), K).log_prob(y)
+    for _, module, prior, closure, _ in model.named_priors():
+        lp = lp + prior.log_prob(closure(module)).sum()
+    return -lp / n
+
+
+# ---------------------------------------------------------------------- validation
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    r = spearmanr(a, b).statistic
+    return float(r) if np.isfinite(r) else 0.0
+
+
+@torch.no_grad()
+def validate(model, val_sets: list[tuple[TaskData, np.ndarray]], cfg: TrainConfig) -> dict:
+    """``{"val": -mean Spearman, "spearman", "lpd"}`` (see module docstring)."""
+    rhos, lpds = [], []
+    for d, rows in val_sets:
+        gen = np.random.default_rng(cfg.seed + 7919)
+        for _ in range(cfg.val_draws):
+            if len(rows) < cfg.val_k + 5:
+                continue
+            perm = gen.permutation(rows)
+            ctx, tgt = perm[:cfg.val_k], perm[cfg.val_k:cfg.val_k + cfg.val_m]
+            X = torch.as_tensor(d.X, dtype=torch.float64)
+            y = torch.as_tensor(d.y, dtype=torch.float64)
+            model.set_task(X[ctx], y[ctx], d.samples)
+            model.eval()
+            mean, var = model._marginals(X[tgt])
+            zt = (y[tgt] - model.y_mean) / model.y_std
+            v = var + model.likelihood.noise.reshape(-1)[0]
+            lpds.append(float((-0.5 * torch.log(2 * math.pi * v)
+                               - 0.5 * (zt - mean).pow(2) / v).mean()))
+            rhos.append(_spearman(mean.numpy(), zt.numpy()))
+    model.train()
+    rho = float(np.mean(rhos)) if rhos else 0.0
+    return {"val": -rho, "spearman": rho, "lpd": float(np.mean(lpds)) if lpds else float("nan")}
+
+
+# ---------------------------------------------------------------------- state I/O
+def _gen_state(gen: torch.Generator) -> str:
+    return base64.b64encode(bytes(gen.get_state().tolist())).decode()
+
+
+def _set_gen_state(gen: torch.Generator, s: str) -> None:
+    gen.set_state(torch.tensor(list(base64.b64decode(s)), dtype=torch.uint8))
+
+
+def _save_weights(model, path: Path, it: int) -> None:
+    from safetensors.torch import save
+
+    sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    atomic_write_bytes(path, save(sd, metadata={"iter": str(it)}))
+
+
+def _load_weights(model, path: Path) -> int:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as f:
+        it = int(f.metadata().get("iter", -1))
+    model.load_state_dict(load_file(str(path)))
+    return it
+
+
+# ---------------------------------------------------------------------- training
+def _build_model(cfg: TrainConfig, feat_dim: int | None):
+    from ..encoders import DatasetEncoderConfig
+    from ..surrogates.deep_kernel import DeepKernelConfig, DeepKernelGP
+
+    kw = dict(cfg.model)
+    if feat_dim is not None:
+        de = dict(kw.pop("dataset_encoder", {}) or {})
+        de["feat_dim"] = int(feat_dim)
+        kw["dataset_encoder"] = DatasetEncoderConfig(**de)
+    elif "dataset_encoder" in kw and isinstance(kw["dataset_encoder"], dict):
+        kw["dataset_encoder"] = DatasetEncoderConfig(**kw["dataset_encoder"])
+    return DeepKernelGP(DeepKernelConfig.for_space(cfg.space, **kw))
+
+
+def _prior_context(tasks: list[TaskData], cfg: TrainConfig, space, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Archs (top ``context_top`` of every large training task + ``context_random`` uniform
+    ones) with their mean standardised value over the training tasks that measured them."""
+    large = [d for d in tasks if len(d.y) >= cfg.min_large]
+    if not large:
+        return np.zeros((0, space.n_edges), np.int64), np.zeros(0)
+    radix = space.n_ops ** np.arange(space.n_edges - 1, -1, -1)
+    pick: set[int] = set()
+    for d in large:
+        rows = d.train_rows if d.train_rows is not None else np.arange(len(d.y))
+        top = rows[np.argsort(-d.y[rows])[:cfg.context_top]]
+        pick.update(int(k) for k in d.X[top] @ radix)
+        r = rng.choice(rows, size=min(len(rows), cfg.context_random // len(large)), replace=False)
+        pick.update(int(k) for k in d.X[r] @ radix)
+    keys = np.array(sorted(pick), dtype=np.int64)
+    sums, cnt = np.zeros(len(keys)), np.zeros(len(keys))
+    pos = {int(k): i for i, k in enumerate(keys)}
+    for d in large:
+        rows = d.train_rows if d.train_rows is not None else np.arange(len(d.y))
+        for k, v in zip(d.X[rows] @ radix, d.y[rows]):
+            i = pos.get(int(k))
+            if i is not None:
+                sums[i] += v
+                cnt[i] += 1
+    ok = cnt > 0
+    keys, vals = keys[ok], sums[ok] / cnt[ok]
+    X = (keys[:, None] // radix) % space.n_ops
+    return X.astype(np.int64), vals
+
+
+def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
+          command: str | None = None, md=None) -> dict:
+    """Meta-train (or resume) and write the checkpoint folder ``out``; returns the final
+    training state (``best_iter``, ``best_val``, history, wall time...)."""
+    from .. import spaces
+    from ..meta.reptile import reptile_step
+    from ..meta_dataset import MetaDataset
+
+    if cfg.method not in METHODS:
+        raise ValueError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
+    if cfg.method == "base":
+        raise MethodNotAvailable("--method base is not available yet: see issue BASE")
+    out = Path(out)
+    space = spaces.get(cfg.space)
+    cfg.space = space.name
+    if md is None:
+        md = MetaDataset.load(cfg.meta_dataset) if cfg.meta_dataset else MetaDataset.load()
+    cfg.exclude = [md.resolve_task(t) for t in cfg.exclude]
+    cfg.val_tasks = [md.resolve_task(t) for t in cfg.val_tasks]
+    all_tasks = load_tasks(md, space, cfg.tasks, list(cfg.exclude))
+    train_tasks = [d for d in all_tasks if d.name not in set(cfg.val_tasks)]
+    val_only = [d for d in all_tasks if d.name in set(cfg.val_tasks)]
+    if not train_tasks:
+        raise ValueError(f"no meta-training task left in space {space.name!r}")
+    _standardise(all_tasks, cfg.min_large)
+    rng = np.random.default_rng(cfg.seed)
+    large = [d for d in train_tasks if len(d.y) >= cfg.min_large]
+    small = [d for d in train_tasks if 2 <= len(d.y) < cfg.min_large]
+    if not large and not small:
+        raise ValueError("no training task has >= 2 archs")
+    val_sets: list[tuple[TaskData, np.ndarray]] = []
+    for d in large:
+        perm = rng.permutation(len(d.y))
+        n_val = 0 if cfg.val_tasks else min(cfg.val_max, int(round(cfg.val_frac * len(d.y))))
+        d.val_rows, d.train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        if n_val:
+            val_sets.append((d, d.val_rows))
+    for d in val_only:
+        val_sets.append((d, np.arange(len(d.y))))
+    feat_dims = {int(d.samples.shape[-1]) for d in all_tasks if d.samples is not None}
+    if len(feat_dims) > 1:
+        raise ValueError(f"tasks have sample features of different sizes {sorted(feat_dims)}")
+    feat_dim = feat_dims.pop() if feat_dims else None
+
+    torch.manual_seed(cfg.seed)
+    model = _build_model(cfg, feat_dim)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    state: dict[str, Any] = {"iter": 0, "history": [], "best_iter": None, "best_val": None,
+                             "best_metrics": None, "bad": 0, "wall_s": 0.0, "stopped_early": False,
+                             "done": False}
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = out / STATE_NAME
+    if resume and state_path.exists():
+        old = read_json(state_path)
+        if old.get("config", {}).get("space") != cfg.space or \
+                sorted(old.get("training_tasks", [])) != sorted(d.name for d in train_tasks):
+            raise ValueError(f"{state_path} is from another space / task set; use another --out")
+        it_w = _load_weights(model, out / "last.safetensors")
+        if it_w != old["iter"]:
+            raise ValueError(f"{out / 'last.safetensors'} (iter {it_w}) does not match "
+                             f"{STATE_NAME} (iter {old['iter']})")
+        _set_gen_state(gen, old["generator"])
+        for k in state:
+            if k in old:
+                state[k] = old[k]
+        state["done"] = False
+        if old.get("stopped_early") and cfg.iters > old["iter"]:
+            state["stopped_early"] = False  # a resume with more iterations goes on
+    state["validation"] = (("held-out tasks: " + ", ".join(cfg.val_tasks)) if cfg.val_tasks
+                           else f"held-out archs ({cfg.val_frac:.0%}, <= {cfg.val_max}) of each "
+                                f"large training task")
+    n_small_w = cfg.small_prob if small and large else (1.0 if small else 0.0)
+
+    def sample(g: torch.Generator) -> Batch:
+        u = float(torch.rand((), generator=g))
+        if small and u < n_small_w:
+            idx = torch.randperm(len(small), generator=g)[:cfg.small_group].tolist()
+            return Batch([(torch.as_tensor(small[i].X, dtype=torch.float64),
+                           torch.as_tensor(small[i].y), small[i].samples) for i in idx])
+        d = large[int(torch.randint(len(large), (), generator=g))]
+        rows = d.train_rows
+        sel = rows[torch.randperm(len(rows), generator=g)[:cfg.batch_size].numpy()]
+        return Batch([(torch.as_tensor(d.X[sel], dtype=torch.float64),
+                       torch.as_tensor(d.y[sel]), d.samples)])
+
+    def save_state(done: bool = False) -> None:
+        _save_weights(model, out / "last.safetensors", state["iter"])
+        state.update(generator=_gen_state(gen), config=asdict(cfg),
+                     training_tasks=[d.name for d in train_tasks], done=done)
+        atomic_write_json(state_path, state, indent=1)
+
+    best_path = out / "best.safetensors"
+    if state["iter"] and not best_path.exists() and state["best_iter"] is not None \
+            and (out / "model.safetensors").exists():  # resuming a finished run
+        from safetensors.torch import load_file
+
+        tmp = _build_model(cfg, feat_dim)
+        tmp.load_state_dict(load_file(str(out / "model.safetensors")))
+        _save_weights(tmp, best_path, int(state["best_iter"]))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.iters, initial=min(state["iter"], cfg.iters),
+                   desc=f"meta-train tnas/{space.name}", file=sys.stderr, dynamic_ncols=True)
+    t_start = time.perf_counter() - float(state["wall_s"])
+    while state["iter"] < cfg.iters and not state["stopped_early"]:
+        it = state["iter"] + 1
+        eps = cfg.outer_lr + (cfg.outer_lr_final - cfg.outer_lr) * (it - 1) / max(1, cfg.iters - 1)
+        st = reptile_step(model, batch_nll, sample(gen), inner_steps=cfg.inner_steps,
+                          inner_lr=cfg.inner_lr, outer_lr=eps, generator=gen,
+                          buffers="keep")  # the only buffers: constant constraint bounds
+        entry = {"iter": it, "loss_first": st.loss_first, "loss_last": st.loss_last,
+                 "update_norm": st.update_norm}
+        state["iter"] = it
+        if val_sets and (it % cfg.val_every == 0 or it == cfg.iters):
+            v = validate(model, val_sets, cfg)
+            entry.update(v)
+            if state["best_val"] is None or v["val"] < state["best_val"]:
+                state.update(best_val=v["val"], best_iter=it, best_metrics=v, bad=0)
+                _save_weights(model, best_path, it)
+            else:
+                state["bad"] += 1
+                if cfg.patience and state["bad"] >= cfg.patience:
+                    state["stopped_early"] = True
+        state["history"].append(entry)
+        state["wall_s"] = time.perf_counter() - t_start
+        if bar is not None:
+            bar.update(1)
+            post = {"nll": f"{st.loss_last:.3f}"}
+            if state["best_metrics"]:
+                post["best_rho"] = f"{state['best_metrics']['spearman']:.3f}"
+            bar.set_postfix(post)
+        if it % cfg.save_every == 0:
+            save_state()
+    if bar is not None:
+        bar.close()
+    state["wall_s"] = time.perf_counter() - t_start
+    _save_weights(model, out / "last.safetensors", state["iter"])  # for --resume
+    # final: best validated weights (or the last ones without validation)
+    if best_path.exists():
+        _load_weights(model, best_path)
+    else:
+        state["best_iter"] = state["iter"]
+    model.eval()
+    model.save_pretrained(out)
+    best_path.unlink(missing_ok=True)  # model.safetensors holds the best weights
+    Xc, yc = _prior_context(train_tasks, cfg, space, np.random.default_rng(cfg.seed + 1))
+    from safetensors.torch import save
+
+    atomic_write_bytes(out / PRIOR_CONTEXT, save(
+        {"X": torch.as_tensor(Xc, dtype=torch.int64).contiguous(),
+         "y": torch.as_tensor(yc, dtype=torch.float64).contiguous()}))
+    state.update(generator=_gen_state(gen), config=asdict(cfg),
+                 training_tasks=[d.name for d in train_tasks], done=True)
+    atomic_write_json(state_path, state, indent=1)
+    write_model_card(out, state, cfg, train_tasks, command=command)
+    from ..hub import card_from_folder  # Hub front matter (tags, licence, datasets)
+
+    atomic_write_bytes(out / "README.md", card_from_folder(out).encode())
+    return state
+
+
+def _fmt(v: Any, nd: int = 3) -> str:
+    return "n/a" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
+
+
+def write_model_card(out: Path, state: dict, cfg: TrainConfig, train_tasks: list[TaskData],
+                     command: str | None = None) -> None:
+    names = [d.name for d in train_tasks]
+    large = [d.name for d in train_tasks if len(d.y) >= cfg.min_large]
+    n_small = sum(1 for d in train_tasks if 2 <= len(d.y) < cfg.min_large)
+    n_single = len(names) - len(large) - n_small
+    bm = state.get("best_metrics") or {}
+    cmd = command or "python train_meta.py --space {} --out {}".format(cfg.space, out)
+    lines = [
+        f"# TNAS deep-kernel GP, meta-trained on `{cfg.space}`",
+        "",
+        "Deep-kernel GP of TNAS (Shala et al., ICLR 2023) - DAG-GNN architecture encoder, "
+        "Set-Transformer dataset encoder, MLP, Matern-5/2 GP - meta-trained with Reptile "
+        "(Algorithm 1) on the GP negative log marginal likelihood "
+        "(`metanas.meta.tnas_train`). Load with "
+        "`DeepKernelGP.from_pretrained(<this folder>)`; used by the `tnas` strategy.",
+        "",
+        "| | |", "|---|---|",
+        f"| space | `{cfg.space}` |",
+        f"| method | `{cfg.method}` |",
+        f"| training tasks | {len(large) + n_small}: {', '.join(f'`{t}`' for t in large)}"
+        + (f" + {n_small} small tasks with 2-{cfg.min_large - 1} archs (MetaD2A; "
+           f"{cfg.small_group} per batch, p={cfg.small_prob})" if n_small else "")
+        + (f"; {n_single} one-arch tasks unused" if n_single else "") + " |",
+        f"| excluded tasks | {', '.join(f'`{t}`' for t in cfg.exclude) or 'none'} |",
+        f"| validation | {state.get('validation', '')} |",
+        f"| best validation Spearman (k={cfg.val_k} context archs, no adaptation) | "
+        f"{_fmt(bm.get('spearman'))} |",
+        f"| best validation log predictive density (per arch, standardised) | "
+        f"{_fmt(bm.get('lpd'))} |",
+        f"| best iteration / iterations run / max | {state.get('best_iter')} / "
+        f"{state.get('iter')} / {cfg.iters}{' (early stop)' if state.get('stopped_early') else ''} |",
+        f"| inner steps v, inner lr, outer lr | {cfg.inner_steps}, {cfg.inner_lr}, "
+        f"{cfg.outer_lr} -> {cfg.outer_lr_final} |",
+        f"| batch size | {cfg.batch_size} |",
+        f"| meta-training wall time | {state.get('wall_s', 0.0):.0f} s "
+        f"(1 CPU thread, shared 2-core machine) |",
+        f"| seed | {cfg.seed} |",
+        "",
+        "Rebuild (exact command):",
+        "",
+        "```",
+        cmd,
+        "```",
+        "",
+        "Files: `model.safetensors` + `config.json` (best validated weights), "
+        "`prior_context.safetensors` (archs + mean standardised value over the training "
+        "tasks, for the top-k initial design), `training_state.json` (history, resume state), "
+        "`last.safetensors` (last weights, for `--resume`).",
+        "",
+    ]
+    atomic_write_bytes(out / "README.md", "\n".join(lines).encode())
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    argv = list(sys.argv if argv is None else argv)
+    return " ".join(shlex.quote(a) for a in ["python"] + argv)

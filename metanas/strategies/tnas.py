@@ -1,0 +1,530 @@
+"""TNAS: Bayesian optimisation with a meta-learned deep-kernel GP (Shala et al., ICLR 2023).
+
+Surrogate: ``metanas.surrogates.deep_kernel.DeepKernelGP`` (DAG-GNN arch encoder +
+Set-Transformer dataset encoder + MLP + Matern GP), meta-trained with Reptile on the other
+tasks of the space (``train_meta.py`` / ``metanas.meta.tnas_train``); by default the checkpoint
+shipped for the space, ``<repo>/pretrained/tnas-<space>/``.
+
+Each BO step:
+
+1. **Test-time adaptation** (``adapt=True``): reset the surrogate to the meta-learned weights
+   and fine-tune it on the (finite) observations so far with ``deep_kernel.fit`` - proximal
+   anchor to the meta weights + honest hold-out early stopping (the guard), ``adapt_steps``
+   Adam steps at most. ``trainable="head"`` (default) adapts the MLP and the GP
+   hyper-parameters with the encoders frozen; ``"gp"`` only the GP hyper-parameters; ``"all"``
+   everything (TNAS as published; slow on a CPU: every step re-encodes the observations).
+2. **Score every candidate** (the whole space or ``candidates``) minus observed / pending ones
+   with an analytic acquisition (``"logei"`` default, ``"ucb"``, ``"pi"``, ``"ei"``) through
+   the model's exact ``O(N n)`` candidate posterior, argmax (ties broken with ``self.rng``).
+3. ``ask(q > 1)`` and pending archs: **Kriging believer** (as ``gp-bo``): each pending / already
+   picked arch is added to the GP at its posterior mean with the adapted weights kept.
+
+Speed (design choice): with frozen encoders the architecture embeddings of *every* cell of
+the space are computed once per checkpoint and process (``_TableArchEncoder``: NB201's 15625
+cells in ~2 s, shared by all runs of a harness process) and the model looks them up, so an
+adaptation step costs one MLP + GP pass on the observations and scoring all candidates one MLP
+pass + an ``N x n`` kernel. ``trainable="all"`` keeps the real encoder.
+
+Initial design (the first ``n_init`` archs): ``"top-k"`` (default, the source's ablation
+winner) takes the archs the meta-trained surrogate ranks highest before any target
+observation: the meta-trained GP, with the target's dataset embedding, conditioned on the
+checkpoint's ``prior_context.safetensors`` (archs + mean standardised value over the
+meta-training tasks) - the posterior mean's top ``n_init`` unseen candidates. ``"random"``:
+uniform. Without a prior context (from scratch, or a checkpoint without one) it is random.
+
+Dataset encoder: used with the task's dataset samples (``sample_features`` ``[C, S, F]``) when
+they exist: ``dataset_samples=`` directly, or looked up from the meta-dataset for a task id
+``task=`` (or a task object / dict carrying ``sample_features``); otherwise the learned
+"no data" embedding. ``use_dataset=False`` always uses the no-data embedding (ablation).
+
+Ablations: ``pretrained=None`` (or ``"scratch"``): the same model, randomly initialised
+(seeded from ``seed``), no meta-training; ``adapt=False``: no test-time adaptation (only
+conditioning on the observations); ``use_dataset=False``: no dataset encoder.
+
+State / resume: the adapted weights are a deterministic function of the meta weights, the
+first ``m`` finite observations and a torch seed drawn from ``self.rng`` (the adaptation
+always restarts from the meta weights); ``state_dict`` stores ``(m, seed)`` of the last
+adaptation, and a resumed strategy redoes it, so the trajectory is reproduced exactly (same
+torch thread count).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..spaces import Arch, CellSpace
+from .base import Strategy, register
+
+logger = logging.getLogger(__name__)
+
+ACQUISITIONS = {"logei": "LogExpectedImprovement", "ei": "ExpectedImprovement",
+                "ucb": "UpperConfidenceBound", "pi": "ProbabilityOfImprovement"}
+INITIAL_DESIGNS = ("top-k", "random")
+TRAINABLE = ("head", "gp", "all")
+
+#: (checkpoint key) -> dict(state=..., config=..., table=..., context=..., training_tasks=...)
+_CACHE: dict[tuple, dict] = {}
+#: task id -> sample features tensor or None
+_SAMPLES_CACHE: dict[str, Any] = {}
+
+
+def shipped_checkpoint(space: str) -> Path:
+    """``<repo>/pretrained/tnas-<space>``: the checkpoint shipped for ``space``."""
+    import metanas
+
+    return Path(metanas.__file__).resolve().parents[1] / "pretrained" / f"tnas-{space}"
+
+
+def _table_encoder_cls():
+    import torch
+    from torch import nn
+
+    class _TableArchEncoder(nn.Module):
+        """Frozen arch encoder: looks the embeddings of every cell of the space up (radix
+        index of the op tuple)."""
+
+        def __init__(self, table: torch.Tensor, n_ops: int, n_edges: int) -> None:
+            super().__init__()
+            self.register_buffer("table", table, persistent=False)
+            self.register_buffer("radix", n_ops ** torch.arange(n_edges - 1, -1, -1),
+                                 persistent=False)
+            self.embed_dim = int(table.shape[-1])
+
+        def forward(self, ops: torch.Tensor) -> torch.Tensor:
+            return self.table[ops.long() @ self.radix]
+
+    return _TableArchEncoder
+
+
+def _arch_table(model, space) -> "Any":
+    """Embeddings ``[n_ops ** n_edges, A]`` of every cell in radix order."""
+    import torch
+
+    n = space.n_ops ** space.n_edges
+    radix = space.n_ops ** torch.arange(space.n_edges - 1, -1, -1)
+    ops = (torch.arange(n)[:, None] // radix) % space.n_ops
+    with torch.no_grad():
+        return torch.cat([model.arch_encoder(ops[i:i + 8192]) for i in range(0, n, 8192)])
+
+
+@register("tnas")
+class TNAS(Strategy):
+    """Transfer NAS with a meta-learned deep-kernel GP (see module docstring).
+
+    Args:
+        task: target task (meta-dataset id, used to find its dataset samples, and to warn
+            when the checkpoint was meta-trained on it); the harness passes it.
+        pretrained: checkpoint folder; ``"auto"`` (default) = ``pretrained/tnas-<space>/``
+            (a fresh model with a warning when it does not exist); ``None`` / ``"scratch"`` =
+            no meta-training (ablation).
+        n_init: initial-design size (the BO loop needs >= 2 finite observations).
+        initial_design: ``"top-k"`` or ``"random"``.
+        acquisition: ``"logei"``, ``"ei"``, ``"ucb"``, ``"pi"``; ``ucb_beta``: UCB's beta.
+        adapt: test-time adaptation on; ``adapt_steps`` / ``adapt_lr`` / ``adapt_prox`` /
+            ``adapt_patience``: ``deep_kernel.fit``'s steps, lr, prox, patience.
+        adapt_every: re-adapt only once this many new observations arrived since the last
+            adaptation (in between the adapted weights are kept and the GP is re-conditioned
+            on all observations); ``1`` (default) adapts at every step as in TNAS.
+        trainable: ``"head"`` (default), ``"gp"`` or ``"all"``.
+        use_dataset: use the dataset encoder when samples exist.
+        dataset_samples: explicit ``[C, S, F]`` samples of the target dataset.
+        meta_dataset: ``MetaDataset`` (or name/path) to look the task's samples up in
+            (default: the shipped ones, loaded only when ``task`` is given).
+    """
+
+    def __init__(self, space: CellSpace, seed: int | np.random.Generator = 0,
+                 candidates: Sequence[Arch] | None = None, *, task: Any = None,
+                 pretrained: str | Path | None = "auto", n_init: int = 5,
+                 initial_design: str = "top-k", acquisition: str = "logei",
+                 ucb_beta: float = 2.0, adapt: bool = True, adapt_steps: int = 10,
+                 adapt_lr: float = 5e-3, adapt_prox: float = 1.0, adapt_patience: int = 3,
+                 adapt_every: int = 1,
+                 trainable: str = "head", use_dataset: bool = True,
+                 dataset_samples: Any = None, meta_dataset: Any = None,
+                 chunk_size: int = 16384) -> None:
+        init_seed = seed if isinstance(seed, (int, np.integer)) else None
+        super().__init__(space, seed=seed, candidates=candidates)
+        if acquisition not in ACQUISITIONS:
+            raise KeyError(f"unknown acquisition {acquisition!r}; choose one of "
+                           f"{', '.join(ACQUISITIONS)}")
+        if initial_design not in INITIAL_DESIGNS:
+            raise ValueError(f"initial_design must be one of {', '.join(INITIAL_DESIGNS)}, got "
+                             f"{initial_design!r}")
+        if trainable not in TRAINABLE:
+            raise ValueError(f"trainable must be one of {', '.join(TRAINABLE)}, got {trainable!r}")
+        self.task = task
+        self.pretrained = pretrained
+        self.n_init = max(1, int(n_init))
+        self.initial_design = initial_design
+        self.acquisition = acquisition
+        self.ucb_beta = float(ucb_beta)
+        self.adapt = bool(adapt)
+        self.adapt_steps = int(adapt_steps)
+        self.adapt_lr = float(adapt_lr)
+        self.adapt_prox = float(adapt_prox)
+        self.adapt_patience = int(adapt_patience)
+        self.adapt_every = max(1, int(adapt_every))
+        #: (n finite observations, torch seed) of the last adaptation (state) and of the
+        #: weights the model holds now (``None``: the meta weights)
+        self._adapt_info: tuple[int, int] | None = None
+        self._current: tuple[int, int] | None = None
+        self.trainable = trainable
+        self.use_dataset = bool(use_dataset)
+        self._explicit_samples = dataset_samples
+        self.meta_dataset = meta_dataset
+        self.chunk_size = int(chunk_size)
+        self._init_seed = int(init_seed) if init_seed is not None else \
+            int(self.rng.integers(2**31 - 1))
+        self._model = None
+        self._meta_state: dict | None = None
+        self._samples = None
+        self._context = None
+        self._prior_order: np.ndarray | None = None
+        self._pool_X = None
+        #: diagnostics of the last model step (not state)
+        self.last_step: dict[str, Any] = {}
+        self.checkpoint_dir: Path | None = None
+
+    # ------------------------------------------------------------------ model
+    def _resolve_checkpoint(self) -> Path | None:
+        p = self.pretrained
+        if p is None or (isinstance(p, str) and p.lower() == "scratch"):
+            return None
+        if isinstance(p, str) and p.lower() == "auto":
+            d = shipped_checkpoint(self.space.name)
+            if not (d / "config.json").is_file():
+                logger.warning("tnas: no shipped checkpoint %s; using a randomly initialised "
+                               "surrogate (no meta-training)", d)
+                return None
+            return d
+        from ..hub import resolve_pretrained  # a folder, or a Hub id (offline first)
+        return resolve_pretrained(p, kind="tnas", space=self.space.name)
+
+    def _task_samples(self):
+        import torch
+
+        if not self.use_dataset:
+            return None
+        s = self._explicit_samples
+        if s is None and self.task is not None:
+            t = self.task
+            if isinstance(t, dict):
+                s = t.get("sample_features")
+            elif hasattr(t, "sample_features"):
+                s = getattr(t, "sample_features")
+            elif isinstance(t, str):
+                if t not in _SAMPLES_CACHE:
+                    _SAMPLES_CACHE[t] = self._lookup_samples(t)
+                s = _SAMPLES_CACHE[t]
+        if s is None:
+            return None
+        from ..meta.tnas_train import _samples_tensor
+
+        return s if isinstance(s, torch.Tensor) else _samples_tensor(s)
+
+    def _lookup_samples(self, task: str):
+        try:
+            from ..meta_dataset import MetaDataset
+
+            md = self.meta_dataset
+            if md is None or isinstance(md, (str, Path)):
+                md = MetaDataset.load(md) if md is not None else MetaDataset.load()
+            return md.task(task).get("sample_features")
+        except Exception as exc:  # unknown task (a user table, a toy): no samples
+            logger.debug("tnas: no dataset samples for task %r (%s)", task, exc)
+            return None
+
+    def _build(self) -> None:
+        import torch
+
+        from ..surrogates.deep_kernel import DeepKernelConfig, DeepKernelGP
+
+        ckpt = self._resolve_checkpoint()
+        self.checkpoint_dir = ckpt
+        if ckpt is not None:
+            cfg_path = ckpt / "config.json"
+            key = ("ckpt", str(ckpt.resolve()), cfg_path.stat().st_mtime_ns,
+                   (ckpt / "model.safetensors").stat().st_mtime_ns, self.space.name)
+        else:
+            key = ("scratch", self.space.name, self._init_seed)
+        entry = _CACHE.get(key)
+        if entry is None:
+            if ckpt is not None:
+                model = DeepKernelGP.from_pretrained(ckpt, space=self.space.name)
+                context = self._read_context(ckpt)
+                tasks = self._read_training_tasks(ckpt)
+            else:
+                with torch.random.fork_rng():
+                    torch.manual_seed(self._init_seed)
+                    model = DeepKernelGP(DeepKernelConfig.for_space(self.space.name))
+                context, tasks = None, []
+            table = None
+            if self.space.n_ops ** self.space.n_edges <= 2_000_000:
+                table = _arch_table(model, self.space)
+            entry = {"state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                     "config": model.config, "table": table, "context": context,
+                     "training_tasks": tasks}
+            if len(_CACHE) > 16:
+                _CACHE.clear()
+            _CACHE[key] = entry
+        model = DeepKernelGP(entry["config"])
+        model.load_state_dict(entry["state"])
+        if self.trainable != "all" and entry["table"] is not None:
+            model.arch_encoder = _table_encoder_cls()(entry["table"], self.space.n_ops,
+                                                      self.space.n_edges)
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self._model = model
+        self._current = None
+        self._meta_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self._context = entry["context"]
+        self._samples = self._task_samples()
+        if self._samples is not None:
+            want = model.config.dataset_encoder.feat_dim
+            if self._samples.dim() != 3 or self._samples.shape[-1] != want:
+                logger.warning("tnas: dataset samples of shape %s do not fit the dataset "
+                               "encoder (feat_dim %d); using the no-data embedding",
+                               tuple(self._samples.shape), want)
+                self._samples = None
+        if isinstance(self.task, str) and self.task in entry["training_tasks"]:
+            logger.warning("tnas: the checkpoint %s was meta-trained on the target task %r "
+                           "(not a transfer setting)", ckpt, self.task)
+
+    @staticmethod
+    def _read_context(ckpt: Path):
+        from ..meta.tnas_train import PRIOR_CONTEXT
+
+        p = ckpt / PRIOR_CONTEXT
+        if not p.is_file():
+            return None
+        from safetensors.torch import load_file
+
+        d = load_file(str(p))
+        if d["X"].numel() == 0:
+            return None
+        return d["X"].to(dtype=d["y"].dtype), d["y"]
+
+    @staticmethod
+    def _read_training_tasks(ckpt: Path) -> list[str]:
+        from ..meta.tnas_train import STATE_NAME
+
+        try:
+            return list(json.loads((ckpt / STATE_NAME).read_text()).get("training_tasks", []))
+        except (OSError, ValueError):
+            return []
+
+    @property
+    def model(self):
+        """The surrogate (built on first use)."""
+        if self._model is None:
+            self._build()
+        return self._model
+
+    def _pool_inputs(self):
+        import torch
+
+        if self._pool_X is None:
+            self._pool_X = torch.tensor(np.array(self.pool_array()), dtype=torch.float64)
+        return self._pool_X
+
+    def _reset(self) -> None:
+        m = self.model
+        m.load_state_dict(self._meta_state)
+
+    def prior_ranking(self) -> np.ndarray | None:
+        """Pool rows ordered by the meta-trained surrogate's prediction before any target
+        observation (conditioned on the prior context); ``None`` without a context."""
+        import torch
+
+        if self._prior_order is None:
+            model = self.model
+            if self._context is None:
+                return None
+            self._reset()
+            self._current = None
+            Xc, yc = self._context
+            with torch.no_grad():
+                model.set_task(Xc, yc, self._samples)
+                model.eval()
+                mean, _ = model._marginals(self._pool_inputs())
+            # stable: ties keep pool order
+            self._prior_order = np.argsort(-mean.numpy(), kind="stable")
+        return self._prior_order
+
+    def _obs(self):
+        import torch
+
+        y = np.asarray(self.y, dtype=np.float64)
+        ok = np.isfinite(y)
+        X = torch.as_tensor(np.asarray([a for a, k in zip(self.X, ok) if k], dtype=np.float64)
+                            .reshape(-1, self.space.n_edges))
+        return X, torch.as_tensor(y[ok])
+
+    def _adapt_on(self, X, Y, seed: int) -> dict:
+        """Reset to the meta weights and adapt on ``(X, Y)`` with torch seed ``seed``."""
+        import torch
+
+        from ..surrogates.deep_kernel import fit
+
+        model = self.model
+        self._reset()
+        gen = torch.Generator().manual_seed(seed)
+        for p in model.parameters():
+            p.requires_grad_(True)
+        try:
+            res = fit(model, X, Y, self._samples, steps=self.adapt_steps, lr=self.adapt_lr,
+                      prox=self.adapt_prox, patience=self.adapt_patience,
+                      trainable=self.trainable, generator=gen)
+            info = {"guard": res.guard, "best_step": res.best_step}
+        except (RuntimeError, ValueError) as exc:  # non-PSD etc.: meta weights, no adapt
+            logger.warning("tnas: adaptation failed (%s); using the meta-learned weights", exc)
+            self._reset()
+            info = {"guard": "failed", "best_step": 0}
+        finally:
+            for p in model.parameters():
+                p.requires_grad_(False)
+        self._current = (int(X.shape[0]), int(seed))
+        return info
+
+    def fit_model(self):
+        """The surrogate for the next step: the meta weights adapted on the finite
+        observations (re-adapted every ``adapt_every`` new ones), conditioned on all."""
+        model = self.model
+        X, Y = self._obs()
+        n = int(X.shape[0])
+        t0 = time.perf_counter()
+        info: dict[str, Any] = {"guard": "none", "best_step": 0, "adapted": False}
+        if self.adapt and self.adapt_steps > 0:
+            if self._adapt_info is None or n - self._adapt_info[0] >= self.adapt_every \
+                    or n < self._adapt_info[0]:
+                self._adapt_info = (n, int(self.rng.integers(2**31 - 1)))
+                info = {**self._adapt_on(X, Y, self._adapt_info[1]), "adapted": True}
+            elif self._current != self._adapt_info:  # e.g. after a resume: redo it exactly
+                m, seed = self._adapt_info
+                info = {**self._adapt_on(X[:m], Y[:m], seed), "adapted": True}
+        elif self._current is not None:
+            self._reset()
+        model.set_task(X, Y, self._samples)
+        model.eval()
+        self._best_f = float(Y.max())
+        self.last_step = {"fit_s": time.perf_counter() - t0, "n_obs": n, **info}
+        return model
+
+    def _acqf(self, model, best_f: float):
+        from botorch.acquisition import analytic
+
+        cls = getattr(analytic, ACQUISITIONS[self.acquisition])
+        if self.acquisition == "ucb":
+            return cls(model, beta=self.ucb_beta)
+        return cls(model, best_f=best_f)
+
+    def score(self, model, X, best_f: float) -> np.ndarray:
+        """Acquisition values of the rows of ``X`` ``[N, n_edges]``."""
+        import torch
+
+        from ..surrogates.gp import quiet_warnings
+
+        out = []
+        with torch.no_grad(), quiet_warnings():
+            acqf = self._acqf(model, best_f)
+            for s in range(0, X.shape[0], self.chunk_size):
+                out.append(acqf(X[s:s + self.chunk_size].unsqueeze(-2)))
+        return torch.cat(out).numpy()
+
+    def _believe(self, model, archs: list[Arch], best_f: float) -> float:
+        """Kriging believer: add ``archs`` at their posterior mean (standardisation and
+        weights kept)."""
+        import torch
+
+        Xb = torch.as_tensor(np.asarray(archs, dtype=np.float64).reshape(-1, self.space.n_edges))
+        with torch.no_grad():
+            mean, _ = model._marginals(Xb)  # standardised units
+            Xtr = torch.cat([model.train_inputs[0], Xb])
+            ytr = torch.cat([model.train_targets, mean.to(model.train_targets)])
+            model.set_train_data(Xtr, ytr, strict=False)
+        return max(best_f, float((mean * model.y_std + model.y_mean).max()))
+
+    # ------------------------------------------------------------------ proposals
+    def _initial(self, k: int, exclude: set[Arch]) -> list[Arch]:
+        taken = self.seen | exclude
+        order = self.prior_ranking() if self.initial_design == "top-k" else None
+        if order is None:
+            return self.sample_unseen(k, exclude=exclude)
+        pool = self.pool()
+        out: list[Arch] = []
+        for i in order:
+            a = pool[int(i)]
+            if a not in taken:
+                out.append(a)
+                taken.add(a)
+                if len(out) == k:
+                    break
+        if len(out) < k:
+            out += self.sample_unseen(k - len(out), exclude=exclude | set(out))
+        return out
+
+    def _propose(self, n: int) -> list[Arch]:
+        out: list[Arch] = []
+        n_finite = int(np.isfinite(np.asarray(self.y, dtype=np.float64)).sum())
+        n_first = max(0, self.n_init - len(self.X) - len(self.pending))
+        if n_finite < 2:
+            n_first = n
+        if n_first:
+            out = self._initial(min(n, n_first), set())
+        if len(out) == n:
+            return out
+        t0 = time.perf_counter()
+        try:
+            model = self.fit_model()
+        except (RuntimeError, ValueError) as exc:
+            logger.warning("tnas: no usable surrogate (%s); proposing random archs", exc)
+            return out + self.sample_unseen(n - len(out), exclude=set(out))
+        t_fit = time.perf_counter()
+        best_f = self._best_f
+        believed = list(self.pending) + out
+        if believed:
+            best_f = self._believe(model, believed, best_f)
+        X = self._pool_inputs()
+        free = np.ones(X.shape[0], dtype=bool)
+        for a in self.seen | set(out):
+            i = self.pool_index(a)
+            if i is not None:
+                free[i] = False
+        pool = self.pool()
+        while len(out) < n:
+            rows = np.nonzero(free)[0]
+            if rows.size == 0:
+                out += self.sample_unseen(n - len(out), exclude=set(out))
+                break
+            vals = self.score(model, X[rows], best_f)
+            vals = np.where(np.isnan(vals), -np.inf, vals)
+            top = np.flatnonzero(vals == vals.max())
+            j = int(rows[top[int(self.rng.integers(top.size))]])
+            out.append(pool[j])
+            free[j] = False
+            if len(out) < n:
+                best_f = self._believe(model, [pool[j]], best_f)
+        self.last_step.update(score_s=time.perf_counter() - t_fit,
+                              step_s=time.perf_counter() - t0)
+        return out
+
+    # ------------------------------------------------------------------ state
+    def _extra_state(self) -> dict[str, Any]:
+        return {"init_seed": self._init_seed,
+                "adapt_info": list(self._adapt_info) if self._adapt_info else None}
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        ai = state.get("adapt_info")
+        self._adapt_info = (int(ai[0]), int(ai[1])) if ai else None
+        self._current = None if self._model is None else ("stale",)
+        if "init_seed" in state and int(state["init_seed"]) != self._init_seed:
+            self._init_seed = int(state["init_seed"])
+            self._model = None
+            self._prior_order = None

@@ -1,0 +1,164 @@
+"""Meta-training of the TNAS deep-kernel GP (``metanas.meta.tnas_train`` + ``train_meta.py``) on a
+tiny synthetic meta-dataset."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from metanas import spaces
+from metanas.meta import tnas_train
+from metanas.meta.tnas_train import TrainConfig, train
+from metanas.meta_dataset import MetaDataset
+from metanas.surrogates.deep_kernel import DeepKernelGP
+
+ROOT = Path(__file__).resolve().parents[2]
+SPACE = spaces.get("transnas_micro")
+FEAT = 8
+
+
+def _md() -> MetaDataset:
+    """3 large tasks (60 archs, with dataset samples), 5 small ones (2-4 archs), and the task
+    'toy/held' whose archs appear in no other task."""
+    rng = np.random.default_rng(0)
+    allx = SPACE.all_array()
+    perm = rng.permutation(len(allx))
+    held_rows, rest = perm[:60], perm[60:]
+    w = rng.normal(size=(SPACE.n_edges, SPACE.n_ops))
+    tasks, triples = [], []
+
+    def add(tid, rows, samples):
+        tasks.append(dict(task=tid, space=SPACE.name, description="synthetic", n_classes=2,
+                          class_ids=[0, 1], sample_features=samples, default_metric="acc",
+                          report_metric=None, source="test", licence="CC0"))
+        for r in rows:
+            a = tuple(int(v) for v in allx[r])
+            val = float(sum(w[i, o] for i, o in enumerate(a)) + 0.1 * rng.normal())
+            triples.append(dict(task=tid, space=SPACE.name, arch=SPACE.to_str(a), metric="acc",
+                                value=val, fidelity=0, split="valid", source="test"))
+
+    def samples():
+        return rng.normal(size=(2, 3, FEAT)).astype(np.float32).tolist()
+
+    for i in range(3):
+        add(f"toy/big{i}", rng.choice(rest, 60, replace=False), samples())
+    for i in range(5):
+        add(f"toy/small{i}", rng.choice(rest, 2 + i % 3, replace=False), None)
+    add("toy/held", held_rows, samples())
+    return MetaDataset(pd.DataFrame(tasks), pd.DataFrame(triples), name="toy")
+
+
+def _cfg(**kw):
+    base = dict(space="transnas_micro", iters=4, inner_steps=2, batch_size=20, val_every=2,
+                save_every=2, small_group=3, val_k=8, val_m=20, val_draws=1, val_frac=0.3,
+                context_top=4, context_random=20, patience=0,
+                model={"mlp_hidden": [16], "feat_dim": 4})
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def md():
+    return _md()
+
+
+def test_writes_loadable_checkpoint_with_model_card(md, tmp_path):
+    st = train(_cfg(exclude=["toy/held"]), tmp_path, progress=False, md=md,
+               command="python train_meta.py --space transnas_micro --out X")
+    for f in ("model.safetensors", "config.json", "README.md", "training_state.json",
+              "prior_context.safetensors", "last.safetensors"):
+        assert (tmp_path / f).is_file(), f
+    model = DeepKernelGP.from_pretrained(tmp_path, space="transnas_micro")
+    assert model.config.dataset_encoder.feat_dim == FEAT  # taken from the samples
+    card = (tmp_path / "README.md").read_text()
+    assert "toy/big0" in card and "toy/held" in card and "python train_meta.py" in card
+    assert "wall time" in card and "validation" in card
+    assert st["iter"] == 4 and st["best_iter"] in (2, 4)
+    assert "toy/held" not in st["training_tasks"] and len(st["training_tasks"]) == 8
+    assert all("spearman" in h for h in st["history"] if h["iter"] % 2 == 0)
+
+
+def test_resume_continues(md, tmp_path):
+    first = train(_cfg(), tmp_path, progress=False, md=md)
+    hist = [dict(h) for h in first["history"]]
+    again = train(_cfg(iters=6), tmp_path, resume=True, progress=False, md=md)
+    assert again["iter"] == 6 and len(again["history"]) == 6
+    assert again["history"][:4] == hist  # continued, not restarted
+    # resuming a finished run with the same budget does no more iterations
+    same = train(_cfg(iters=6), tmp_path, resume=True, progress=False, md=md)
+    assert same["history"] == again["history"]
+    # a state from another task set is refused
+    with pytest.raises(ValueError, match="another space"):
+        train(_cfg(iters=8, exclude=["toy/big0"]), tmp_path, resume=True, progress=False, md=md)
+
+
+def test_resume_is_bit_identical(md, tmp_path):
+    """Interrupt after the periodic save at iteration 2 (simulated: drop the final files and
+    rewind the state), resume: same weights as the uninterrupted run."""
+    full = tmp_path / "full"
+    train(_cfg(), full, progress=False, md=md)
+    part = tmp_path / "part"
+    cfg = _cfg()
+    import metanas.meta.reptile as rep
+
+    calls = {"n": 0}
+    real = rep.reptile_step
+
+    def crashing(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    rep.reptile_step = crashing
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, part, progress=False, md=md)
+    finally:
+        rep.reptile_step = real
+    assert json.loads((part / "training_state.json").read_text())["iter"] == 2
+    train(_cfg(), part, resume=True, progress=False, md=md)
+    from safetensors.torch import load_file
+
+    a, b = load_file(str(full / "last.safetensors")), load_file(str(part / "last.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not any(torch.isnan(v).any() for v in a.values())
+
+
+def test_excluded_task_never_sampled(md, tmp_path, monkeypatch):
+    held = {SPACE.to_str(SPACE.from_str(s)) for s in md.table("toy/held").index}
+    others = set()
+    for t in md.task_ids():
+        if t != "toy/held":
+            others |= set(md.table(t).index)
+    only_held = held - others
+    assert only_held
+    seen = set()
+    real = tnas_train.batch_nll
+
+    def spy(model, batch, gen=None):
+        for X, _, _ in batch.groups:
+            for row in X.round().long().tolist():
+                seen.add(SPACE.to_str(tuple(row)))
+        return real(model, batch, gen)
+
+    monkeypatch.setattr(tnas_train, "batch_nll", spy)
+    train(_cfg(exclude=["toy/held"], iters=6), tmp_path, progress=False, md=md)
+    assert seen and not (seen & only_held)
+
+
+def test_method_base_is_one_line_error(tmp_path, capsys):
+    sys.path.insert(0, str(ROOT))
+    try:
+        import train_meta
+    finally:
+        sys.path.remove(str(ROOT))
+    rc = train_meta.main(["--space", "nb201", "--out", str(tmp_path / "x"), "--method", "base"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "see issue BASE" in err
+    with pytest.raises(tnas_train.MethodNotAvailable, match="issue BASE"):
+        train(TrainConfig(method="base"), tmp_path / "y", progress=False)

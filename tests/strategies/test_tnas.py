@@ -1,0 +1,146 @@
+"""The ``tnas`` strategy: meta-learned deep-kernel GP BO (``metanas.strategies.tnas``)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from metanas import spaces, strategies
+from metanas.meta.tnas_train import TrainConfig, train
+from metanas.meta_dataset import MetaDataset
+from metanas.search import run_search
+from metanas.strategies.tnas import shipped_checkpoint
+from strategy_toys import LinearToy
+
+SPACE = spaces.get("transnas_micro")
+FEAT = 8
+FAST = dict(n_init=4, adapt_steps=3, adapt_patience=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    """A checkpoint meta-trained for 3 iterations on 3 synthetic tasks (with samples)."""
+    rng = np.random.default_rng(0)
+    allx = SPACE.all_array()
+    w = rng.normal(size=(SPACE.n_edges, SPACE.n_ops))
+    tasks, triples = [], []
+    for i in range(3):
+        tasks.append(dict(task=f"toy/t{i}", space=SPACE.name, description="synthetic",
+                          n_classes=2, class_ids=[0, 1], default_metric="acc",
+                          sample_features=rng.normal(size=(2, 3, FEAT)).tolist(),
+                          report_metric=None, source="test", licence="CC0"))
+        for r in rng.choice(len(allx), 60, replace=False):
+            a = tuple(int(v) for v in allx[r])
+            triples.append(dict(task=f"toy/t{i}", space=SPACE.name, arch=SPACE.to_str(a),
+                                metric="acc", value=float(sum(w[j, o] for j, o in enumerate(a))),
+                                fidelity=0, split="valid", source="test"))
+    md = MetaDataset(pd.DataFrame(tasks), pd.DataFrame(triples), name="toy")
+    out = tmp_path_factory.mktemp("tnas_ckpt")
+    cfg = TrainConfig(space=SPACE.name, iters=3, inner_steps=2, batch_size=20, val_every=3,
+                      val_k=8, val_m=10, val_draws=1, context_top=4, context_random=20,
+                      model={"mlp_hidden": [16], "feat_dim": 4})
+    train(cfg, out, progress=False, md=md)
+    return str(out)
+
+
+def make(seed=0, **kw):
+    return strategies.make("tnas", SPACE, seed=seed, **{**FAST, **kw})
+
+
+def archs_of(run):
+    return [h["arch"] for h in run.history]
+
+
+def test_shipped_checkpoint_location():
+    import metanas
+
+    assert shipped_checkpoint("nb201") == \
+        Path(metanas.__file__).resolve().parents[1] / "pretrained" / "tnas-nb201"
+
+
+def test_end_to_end_on_tiny_table_adapts(tiny_ckpt):
+    ev = LinearToy()
+    cands = [SPACE.from_index(int(i)) for i in np.random.default_rng(1).choice(SPACE.size, 40,
+                                                                            replace=False)]
+    st = make(pretrained=tiny_ckpt, candidates=cands)
+    run = run_search(st, ev, budget=12, seed=0)
+    archs = [SPACE.from_str(a) for a in archs_of(run)]
+    assert len(set(archs)) == 12 and set(archs) <= set(cands)
+    assert st.last_step["adapted"] and st.last_step["guard"] in ("holdout", "loo")
+    assert st.checkpoint_dir == Path(tiny_ckpt)
+
+
+def test_reproducible_per_seed(tiny_ckpt):
+    a = archs_of(run_search(make(0, pretrained=tiny_ckpt), LinearToy(), budget=10, seed=0))
+    b = archs_of(run_search(make(0, pretrained=tiny_ckpt), LinearToy(), budget=10, seed=0))
+    c = archs_of(run_search(make(1, pretrained=tiny_ckpt, initial_design="random"), LinearToy(),
+                            budget=10, seed=1))
+    assert a == b and a != c
+
+
+@pytest.mark.parametrize("every", [1, 3])
+def test_resume_identical(tiny_ckpt, tmp_path, every):
+    full = archs_of(run_search(make(0, pretrained=tiny_ckpt, adapt_every=every), LinearToy(),
+                               budget=12, seed=0))
+    ck = tmp_path / "ck.json"
+    run_search(make(0, pretrained=tiny_ckpt, adapt_every=every), LinearToy(), budget=8, seed=0,
+               checkpoint=ck)
+    json.loads(ck.read_text())
+    resumed = run_search(make(0, pretrained=tiny_ckpt, adapt_every=every), LinearToy(),
+                         budget=12, seed=0, checkpoint=ck)
+    assert archs_of(resumed) == full
+
+
+def test_batch_ask_distinct(tiny_ckpt):
+    ev = LinearToy()
+    st = make(2, pretrained=tiny_ckpt)
+    run_search(st, ev, budget=6, seed=2)
+    b1 = st.ask(4)
+    b2 = st.ask(3)  # b1 pending: Kriging believer
+    assert len(set(b1)) == 4 and len(set(b2)) == 3
+    assert not (set(b1) | set(b2)) & set(st.X) and not set(b1) & set(b2)
+
+
+def test_top_k_initial_design_uses_surrogate_ranking(tiny_ckpt):
+    st = make(0, pretrained=tiny_ckpt)
+    first = st.ask(4)
+    model = st.model
+    ctx_X, ctx_y = st._context
+    model.load_state_dict(st._meta_state)
+    model.set_task(ctx_X, ctx_y, st._samples)
+    mean, _ = model.predict(torch.tensor(np.array(SPACE.all_array())))
+    top = [st.pool()[int(i)] for i in np.argsort(-mean.numpy(), kind="stable")[:4]]
+    assert first == top
+    rnd = make(0, pretrained=tiny_ckpt, initial_design="random").ask(4)
+    assert rnd != first
+
+
+def test_ablation_flags(tiny_ckpt):
+    meta = make(0, pretrained=tiny_ckpt)
+    scratch = make(0, pretrained=None)
+    assert scratch.model is not None and scratch.checkpoint_dir is None
+    assert scratch.prior_ranking() is None  # no meta-knowledge: random initial design
+    w_meta = meta.model.feature_extractor[0].weight
+    assert not torch.equal(w_meta, scratch.model.feature_extractor[0].weight.to(w_meta))
+    ev = LinearToy()
+    st = make(0, pretrained=tiny_ckpt, adapt=False)
+    run_search(st, ev, budget=7, seed=0)
+    assert st.last_step["adapted"] is False and st.last_step["guard"] == "none"
+    samples = torch.randn(2, 3, FEAT)
+    assert make(0, pretrained=tiny_ckpt, dataset_samples=samples)._samples is None  # lazy
+    with_data = make(0, pretrained=tiny_ckpt, dataset_samples=samples)
+    with_data.model
+    assert with_data._samples is not None
+    no_data = make(0, pretrained=tiny_ckpt, dataset_samples=samples, use_dataset=False)
+    no_data.model
+    assert no_data._samples is None
+    wrong = make(0, pretrained=tiny_ckpt, dataset_samples=torch.randn(2, 3, FEAT + 1))
+    wrong.model
+    assert wrong._samples is None  # does not fit the encoder: no-data embedding
+    with pytest.raises(FileNotFoundError):
+        make(0, pretrained=str(Path(tiny_ckpt) / "nope")).model
+    with pytest.raises(ValueError):
+        make(0, trainable="encoder")
