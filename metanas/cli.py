@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import UserInputError
 
 ADAPT_EPILOG = """examples:
-  python adapt.py                                   # shipped default: nb201/cifar100, baselines
+  python adapt.py                                   # shipped default: nb201/cifar100, tnas vs baselines
   python adapt.py --space nb201 --task nb201/cifar100 --method rs,rea,ls,gp-bo --budget 50 \\
       --seeds 10 --output results.json
   python adapt.py --space transnas_micro --task transnas_micro/class_scene --method rea,gp-bo
@@ -57,9 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                         "column name with --task-table)")
     p.add_argument("--report-metric", default=None,
                    help="metric reported for the returned arch (task default: test accuracy)")
-    p.add_argument("--method", default="rs,rea,ls,gp-bo",
+    p.add_argument("--method", default="tnas,rs,rea,gp-bo",
                    help=f"comma-separated methods: {', '.join(strategies.available())} "
-                        "(default: rs,rea,ls,gp-bo)")
+                        "(default: tnas,rs,rea,gp-bo)")
     p.add_argument("--pretrained", metavar="DIR|REPO_ID", default=None,
                    help="checkpoint folder or Hub id for the methods taking one (tnas); default: "
                         "the checkpoint shipped for the space")
