@@ -180,6 +180,37 @@ class Strategy:
             return []
         return [archs[int(i)] for i in np.nonzero(dist == d)[0]]
 
+    def pick_greedy(self, n: int, out: list[Arch], score: Callable[[np.ndarray], Any],
+                    believe: Callable[[Arch], None]) -> list[Arch]:
+        """Fill ``out`` up to ``n`` archs by greedy acquisition over ``pool()``.
+
+        ``score(rows)`` gives the acquisition value of pool rows ``rows`` (``[m]`` ints ->
+        ``[m]`` floats; NaN counts as -inf); the argmax (ties broken with ``self.rng``) is
+        taken, then ``believe(arch)`` lets the model account for it as pending (Kriging
+        believer) before the next pick. Observed, pending and already chosen archs are never
+        picked; when the pool is exhausted the rest is filled by ``sample_unseen``.
+        """
+        free = np.ones(len(self.pool()), dtype=bool)
+        for a in self.seen | set(out):
+            i = self.pool_index(a)
+            if i is not None:
+                free[i] = False
+        pool = self.pool()
+        while len(out) < n:
+            rows = np.nonzero(free)[0]
+            if rows.size == 0:  # every allowed arch is taken: repeats
+                out += self.sample_unseen(n - len(out), exclude=set(out))
+                break
+            vals = np.asarray(score(rows), dtype=np.float64)
+            vals = np.where(np.isnan(vals), -np.inf, vals)
+            top = np.flatnonzero(vals == vals.max())
+            j = int(rows[top[int(self.rng.integers(top.size))]])
+            out.append(pool[j])
+            free[j] = False
+            if len(out) < n:
+                believe(pool[j])
+        return out
+
     def _propose(self, n: int) -> list[Arch]:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement _propose")
 

@@ -235,26 +235,15 @@ class GPBO(Strategy):
         if believed:
             model, best_f = self._believe(model, believed, best_f)
         pool_enc = self._pool_encoding()
-        free = np.ones(pool_enc.shape[0], dtype=bool)
-        for a in self.seen | set(out):
-            i = self.pool_index(a)
-            if i is not None:
-                free[i] = False
-        n_free = int(free.sum())
-        pool = self.pool()
-        while len(out) < n:
-            rows = np.nonzero(free)[0]
-            if rows.size == 0:  # every allowed arch is taken: repeats
-                out += self.sample_unseen(n - len(out), exclude=set(out))
-                break
-            vals = self.score(model, pool_enc[rows], best_f)
-            vals = np.where(np.isnan(vals), -np.inf, vals)
-            top = np.flatnonzero(vals == vals.max())
-            j = int(rows[top[int(self.rng.integers(top.size))]])
-            out.append(pool[j])
-            free[j] = False
-            if len(out) < n:
-                model, best_f = self._believe(model, [pool[j]], best_f)
+        cur = {"model": model, "best_f": best_f}
+
+        def believe(arch: Arch) -> None:
+            cur["model"], cur["best_f"] = self._believe(cur["model"], [arch], cur["best_f"])
+
+        n_free = len(self.pool()) - sum(self.pool_index(a) is not None
+                                        for a in self.seen | set(out))
+        out = self.pick_greedy(
+            n, out, lambda rows: self.score(cur["model"], pool_enc[rows], cur["best_f"]), believe)
         self.last_step.update(score_s=time.perf_counter() - t_fit,
                               step_s=time.perf_counter() - t0, n_candidates=n_free)
         return out

@@ -492,25 +492,13 @@ class TNAS(Strategy):
         if believed:
             best_f = self._believe(model, believed, best_f)
         X = self._pool_inputs()
-        free = np.ones(X.shape[0], dtype=bool)
-        for a in self.seen | set(out):
-            i = self.pool_index(a)
-            if i is not None:
-                free[i] = False
-        pool = self.pool()
-        while len(out) < n:
-            rows = np.nonzero(free)[0]
-            if rows.size == 0:
-                out += self.sample_unseen(n - len(out), exclude=set(out))
-                break
-            vals = self.score(model, X[rows], best_f)
-            vals = np.where(np.isnan(vals), -np.inf, vals)
-            top = np.flatnonzero(vals == vals.max())
-            j = int(rows[top[int(self.rng.integers(top.size))]])
-            out.append(pool[j])
-            free[j] = False
-            if len(out) < n:
-                best_f = self._believe(model, [pool[j]], best_f)
+        cur = {"best_f": best_f}
+
+        def believe(arch: Arch) -> None:
+            cur["best_f"] = self._believe(model, [arch], cur["best_f"])
+
+        out = self.pick_greedy(n, out, lambda rows: self.score(model, X[rows], cur["best_f"]),
+                               believe)
         self.last_step.update(score_s=time.perf_counter() - t_fit,
                               step_s=time.perf_counter() - t0)
         return out
