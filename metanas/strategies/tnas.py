@@ -72,6 +72,8 @@ TRAINABLE = ("head", "gp", "all")
 _CACHE: dict[tuple, dict] = {}
 #: task id -> sample features tensor or None
 _SAMPLES_CACHE: dict[str, Any] = {}
+#: (checkpoint, task) pairs already warned about (target task among the training tasks)
+_LEAK_WARNED: set[tuple[str, str]] = set()
 
 
 def shipped_checkpoint(space: str) -> Path:
@@ -293,7 +295,9 @@ class TNAS(Strategy):
                                "encoder (feat_dim %d); using the no-data embedding",
                                tuple(self._samples.shape), want)
                 self._samples = None
-        if isinstance(self.task, str) and self.task in entry["training_tasks"]:
+        if (isinstance(self.task, str) and self.task in entry["training_tasks"]
+                and (str(ckpt), self.task) not in _LEAK_WARNED):
+            _LEAK_WARNED.add((str(ckpt), self.task))  # once per process, not once per seed
             logger.warning("tnas: the checkpoint %s was meta-trained on the target task %r "
                            "(not a transfer setting)", ckpt, self.task)
 
