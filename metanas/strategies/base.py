@@ -180,6 +180,13 @@ class Strategy:
             return []
         return [archs[int(i)] for i in np.nonzero(dist == d)[0]]
 
+    def initial_quota(self, n: int, n_init: int) -> int:
+        """How many of the next ``n`` proposals still belong to a model-based method's initial
+        design of ``n_init`` archs (all ``n`` while fewer than two finite values are known)."""
+        if int(np.isfinite(np.asarray(self.y, dtype=np.float64)).sum()) < 2:
+            return n
+        return min(n, max(0, n_init - len(self.X) - len(self.pending)))
+
     def pick_greedy(self, n: int, out: list[Arch], score: Callable[[np.ndarray], Any],
                     believe: Callable[[Arch], None]) -> list[Arch]:
         """Fill ``out`` up to ``n`` archs by greedy acquisition over ``pool()``.

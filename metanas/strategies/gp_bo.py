@@ -213,13 +213,8 @@ class GPBO(Strategy):
 
     # ------------------------------------------------------------------ proposals
     def _propose(self, n: int) -> list[Arch]:
-        out: list[Arch] = []
-        n_finite = int(np.isfinite(np.asarray(self.y, dtype=np.float64)).sum())
-        n_random = max(0, self.n_init - len(self.X) - len(self.pending))
-        if n_finite < 2:
-            n_random = n
-        if n_random:
-            out = self.sample_unseen(min(n, n_random))
+        k = self.initial_quota(n, self.n_init)
+        out: list[Arch] = self.sample_unseen(k) if k else []
         if len(out) == n:
             return out
         t0 = time.perf_counter()

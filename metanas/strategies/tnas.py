@@ -475,13 +475,8 @@ class TNAS(Strategy):
         return out
 
     def _propose(self, n: int) -> list[Arch]:
-        out: list[Arch] = []
-        n_finite = int(np.isfinite(np.asarray(self.y, dtype=np.float64)).sum())
-        n_first = max(0, self.n_init - len(self.X) - len(self.pending))
-        if n_finite < 2:
-            n_first = n
-        if n_first:
-            out = self._initial(min(n, n_first), set())
+        k = self.initial_quota(n, self.n_init)
+        out: list[Arch] = self._initial(k, set()) if k else []
         if len(out) == n:
             return out
         t0 = time.perf_counter()
