@@ -444,12 +444,21 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         return save_checkpoint(self, self.config, directory, kind=CHECKPOINT_KIND)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, *, space: str | None = None,
-                        **modules: nn.Module) -> "DeepKernelGP":
-        """Load a checkpoint written by ``save_pretrained``; ``space`` (optional) is checked
-        against the checkpoint's; ``modules`` (e.g. ``arch_encoder=...``) replace the default
-        sub-modules built from the config (needed when custom ones were saved). Raises
-        ``CheckpointError`` (one line) on any mismatch."""
+    def from_pretrained(cls, path_or_repo_id: str | Path, *, revision: str | None = None,
+                        space: str | None = None, **modules: nn.Module) -> "DeepKernelGP":
+        """Load a checkpoint written by ``save_pretrained``: a local folder or a Hub id,
+        resolved offline-first by ``metanas.hub.resolve_pretrained`` (local folder, Hub cache,
+        shipped copy for the default ids, then a bounded download unless ``HF_HUB_OFFLINE``).
+        ``space`` (optional) is checked against the checkpoint's; ``modules`` (e.g.
+        ``arch_encoder=...``) replace the default sub-modules built from the config (needed
+        when custom ones were saved). Raises ``CheckpointError`` (one line) on any mismatch."""
+        from ..hub import resolve_pretrained
+
+        text = str(path_or_repo_id)
+        is_repo_id = (text.count("/") == 1 and not text.startswith((".", "/", "~"))
+                      and not Path(text).expanduser().exists())
+        directory = (resolve_pretrained(text, kind="tnas", space=space, revision=revision)
+                     if is_repo_id else Path(text).expanduser())
         from .. import spaces
 
         expect = None if space is None else {"space": spaces.get(space).name}
@@ -458,6 +467,15 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
                                    expect=expect)
         model.eval()
         return model
+
+    def push_to_hub(self, repo_id: str, *, private: bool = False, revision: str | None = None,
+                    token: str | None = None, card: Any = None) -> str:
+        """Upload to the Hub (safetensors + config + model card) via ``metanas.hub.push_to_hub``;
+        returns the commit URL."""
+        from ..hub import push_to_hub
+
+        return push_to_hub(self, repo_id, private=private, revision=revision, token=token,
+                           card=card, kind="tnas")
 
 
 # ---------------------------------------------------------------------- losses

@@ -293,3 +293,20 @@ def test_tnas_strategy_and_adapt_cli_accept_ids(offline, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "hf download someone/unknown-model" in err
+
+
+def test_model_class_from_pretrained_takes_hub_ids(monkeypatch):
+    """``DeepKernelGP.from_pretrained`` accepts a default Hub id offline (-> shipped copy) and
+    gives the same model as ``hub.load_pretrained``."""
+    import torch
+
+    from metanas.hub import load_pretrained
+    from metanas.surrogates.deep_kernel import DeepKernelGP
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    a = DeepKernelGP.from_pretrained("metanas/tnas-transnas_micro")
+    b = load_pretrained("metanas/tnas-transnas_micro", kind="tnas")
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert hasattr(a, "push_to_hub")
