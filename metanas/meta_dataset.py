@@ -239,8 +239,11 @@ class MetaDataset:
     def _load_folder(cls, folder: Path) -> "MetaDataset":
         tasks = _read_table(folder / TASKS_FILE, TASKS_SCHEMA)
         triples = _read_table(folder / TRIPLES_FILE, TRIPLES_SCHEMA)
-        pfile = folder / PROXIES_FILE
-        proxies = _read_table(pfile, PROXIES_SCHEMA) if pfile.is_file() else None
+        # proxies.parquet plus any extra proxies_*.parquet (e.g. nb201/proxies_digits.parquet)
+        pfiles = [folder / PROXIES_FILE] + sorted(folder.glob("proxies_*.parquet"))
+        pframes = [_read_table(f, PROXIES_SCHEMA) for f in pfiles if f.is_file()]
+        proxies = pd.concat(pframes, ignore_index=True) if len(pframes) > 1 else \
+            (pframes[0] if pframes else None)
         return cls(tasks, triples, proxies, name=folder.name, _normalised=True)
 
     @classmethod

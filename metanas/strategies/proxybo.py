@@ -28,10 +28,18 @@ Each step (Algorithm 2 + Algorithm 1 "Sample"):
 **Proxy source** (``proxies=``): a ``ProxyProvider`` giving ``[n, K]`` scores of archs (NaN
 where unknown):
 
-- ``TableProxyProvider(task)``: the shipped published tables of the meta-dataset (benchmark
-  mode): NAS-Bench-Suite-Zero scores for ~725 NB201 / 711 TransNAS archs per task, and ``zen``
-  for all 4096 TransNAS archs. Default proxies: the paper's ``synflow``, ``jacov`` (jacob_cov),
-  ``snip``, plus ``zen`` where the task has it.
+- ``TableProxyProvider(task)``: the shipped tables of the meta-dataset (benchmark mode):
+  NAS-Bench-Suite-Zero scores for ~725 NB201 / 711 TransNAS archs per task, ``zen`` for all
+  4096 TransNAS archs, and on NB201 the full-space ``digits_synflow_log``, ``digits_nwot``,
+  ``digits_jacob_cov`` (all 15625 cells, ``meta_datasets/nb201/proxies_digits.parquet``).
+  Default proxies (``proxies=None``): **the full-space ones when the task has them** — every
+  proxy with a row (a score or a failed, NaN, computation) for >= 99% of the space's cells
+  (``FULL_SPACE_COVERAGE``), provided their finite scores jointly cover >= 99% of the cells
+  too — so the candidates are the whole space; on NB201 that selects the three ``digits_*``
+  proxies (``digits_nwot`` fails on the cells whose output is cut off from the input, the
+  other two score them). Otherwise the paper's ``synflow``, ``jacov`` (jacob_cov), ``snip``,
+  plus ``zen`` where the task has it (TransNAS: ``zen`` has a row for every cell but is NaN on
+  169 = 4.1%, so it does not count as full-space and TransNAS keeps these defaults).
 - ``LiveProxyProvider(names)``: computed with ``metanas.proxies`` on a (small, by default
   ``NetworkConfig.small()``) cell network and the offline digits batch, cached per arch.
 - ``FunctionProvider({name: fn(space, archs) -> array})``: any callable (tests, user
@@ -40,8 +48,9 @@ where unknown):
 The string ``"table"`` builds a ``TableProxyProvider`` for the ``task`` kwarg, ``"live"`` a
 ``LiveProxyProvider`` with its defaults.
 
-**Partial proxy tables** (``coverage=``): the shipped NB201 tables score only ~725 of the 15625
-cells. ``"restrict"`` (default) lets ProxyBO propose only archs the provider scores with at
+**Partial proxy tables** (``coverage=``): the published NB201 tables score only ~725 of the
+15625 cells (moot by default on NB201 now that the full-space ``digits_*`` are selected; still
+relevant for ``proxies=[...published names...]``). ``"restrict"`` (default) lets ProxyBO propose only archs the provider scores with at
 least one proxy (intersected with ``candidates``): on NB201 that is the ~725 archs of the
 published table (which still hold a top-0.03% / 0.01% / 0.08% cell of CIFAR-10 / CIFAR-100 /
 ImageNet16-120), on TransNAS 3947 of the 4096 cells (``zen`` is stored for all, but is NaN, a
@@ -110,13 +119,35 @@ def _shipped(collection: str | None):
     return MetaDataset.load(collection)
 
 
+#: share of the space's cells a table must cover to count as full-space (default selection)
+FULL_SPACE_COVERAGE = 0.99
+
+
+def _full_space_proxies(md: Any, task: str, available: Sequence[str], size: int) -> list[str]:
+    """The task's proxies with a row (a score or a failed NaN) for >= ``FULL_SPACE_COVERAGE``
+    of the space's cells, provided their finite scores jointly cover that share too; else
+    ``[]``."""
+    full, tables = [], []
+    for p in available:
+        s = md.proxy_table(task, p)
+        if s.index.nunique() >= FULL_SPACE_COVERAGE * size:
+            full.append(p)
+            tables.append(s[np.isfinite(s.to_numpy(dtype=np.float64))])
+    if not full:
+        return []
+    scored = set().union(*(set(t.index) for t in tables))
+    return full if len(scored) >= FULL_SPACE_COVERAGE * size else []
+
+
 class TableProxyProvider(ProxyProvider):
     """Scores from a meta-dataset's ``proxies`` table for one task.
 
     Args:
         task: task id (``"nb201/cifar10"``, ``"transnas_micro/jigsaw"``...).
-        proxies: proxy names of the table; ``None``: ``DEFAULT_TABLE_PROXIES`` that the task
-            has (every proxy of the task if it has none of them).
+        proxies: proxy names of the table; ``None``: the task's full-space proxies if it has
+            some (rows for >= 99% of the cells whose finite scores jointly cover >= 99%, e.g.
+            NB201's ``digits_*``), else ``DEFAULT_TABLE_PROXIES`` that the task has (every
+            proxy of the task if it has none of them).
         meta_dataset: where the table lives (default: the shipped collection of the task).
     """
 
@@ -131,16 +162,17 @@ class TableProxyProvider(ProxyProvider):
         md = meta_dataset
         self.task = md.resolve_task(task)
         available = md.proxy_names(self.task)
-        if proxies is None:
-            proxies = [p for p in DEFAULT_TABLE_PROXIES if p in available] or available
-        if not proxies:
-            raise ValueError(f"task {self.task!r} has no proxy scores")
-        self.names = tuple(proxies)
         self.space_name = str(md.task(self.task)["space"])
         index = _str_index(self.space_name)
         from ..spaces import get as get_space
 
         size = get_space(self.space_name).size
+        if proxies is None:
+            proxies = _full_space_proxies(md, self.task, available, size) or \
+                [p for p in DEFAULT_TABLE_PROXIES if p in available] or available
+        if not proxies:
+            raise ValueError(f"task {self.task!r} has no proxy scores")
+        self.names = tuple(proxies)
         self._table = np.full((size, len(self.names)), np.nan)
         for k, p in enumerate(self.names):
             s = md.proxy_table(self.task, p)
