@@ -42,6 +42,7 @@ import numpy as np
 
 from ..spaces import Arch, CellSpace
 from ..spaces.encodings import encode
+from .acquisition import ACQUISITIONS, check_acquisition, score_candidates  # noqa: F401 (re-exported)
 from .base import Strategy, register
 
 if TYPE_CHECKING:  # torch / botorch are imported on first use (importing strategies stays cheap)
@@ -51,14 +52,6 @@ if TYPE_CHECKING:  # torch / botorch are imported on first use (importing strate
 
 logger = logging.getLogger(__name__)
 
-#: acquisition names -> botorch class name (``botorch.acquisition.analytic``)
-ACQUISITIONS = {
-    "logei": "LogExpectedImprovement",
-    "ei": "ExpectedImprovement",
-    "ucb": "UpperConfidenceBound",
-    "pi": "ProbabilityOfImprovement",
-    "logpi": "LogProbabilityOfImprovement",
-}
 
 
 WARPS = ("none", "copula")
@@ -119,9 +112,7 @@ class GPBO(Strategy):
                  warm_start: bool = True,
                  chunk_size: int = 16384) -> None:
         super().__init__(space, seed=seed, candidates=candidates)
-        if acquisition not in ACQUISITIONS:
-            raise KeyError(f"unknown acquisition {acquisition!r}; choose one of "
-                           f"{', '.join(ACQUISITIONS)}")
+        check_acquisition(acquisition)
         self.n_init = max(1, int(n_init))
         self.encoding = encoding
         self.acquisition = acquisition
@@ -189,27 +180,10 @@ class GPBO(Strategy):
                           "n_obs": int(ok.sum())}
         return model
 
-    def _acqf(self, model: "CandidatePosterior", best_f: float):
-        from botorch.acquisition import analytic
-
-        cls = getattr(analytic, ACQUISITIONS[self.acquisition])
-        if self.acquisition == "ucb":
-            return cls(model, beta=self.ucb_beta)
-        return cls(model, best_f=best_f)
-
-    def score(self, model: "CandidatePosterior", X: "torch.Tensor", best_f: float
-              ) -> np.ndarray:
+    def score(self, model, X: "torch.Tensor", best_f: float) -> np.ndarray:
         """Acquisition value of every row of ``X`` ``[N, d]``."""
-        import torch
-
-        from ..surrogates.gp import quiet_warnings
-
-        out = []
-        with torch.no_grad(), quiet_warnings():
-            acqf = self._acqf(model, best_f)
-            for s in range(0, X.shape[0], self.chunk_size):
-                out.append(acqf(X[s:s + self.chunk_size].unsqueeze(-2)))
-        return torch.cat(out).numpy()
+        return score_candidates(model, X, self.acquisition, best_f, ucb_beta=self.ucb_beta,
+                                chunk_size=self.chunk_size)
 
     # ------------------------------------------------------------------ proposals
     def _propose(self, n: int) -> list[Arch]:

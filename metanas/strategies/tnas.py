@@ -59,12 +59,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..spaces import Arch, CellSpace
+from .acquisition import check_acquisition, score_candidates
 from .base import Strategy, register
 
 logger = logging.getLogger(__name__)
 
-ACQUISITIONS = {"logei": "LogExpectedImprovement", "ei": "ExpectedImprovement",
-                "ucb": "UpperConfidenceBound", "pi": "ProbabilityOfImprovement"}
 INITIAL_DESIGNS = ("top-k", "random")
 TRAINABLE = ("head", "gp", "all")
 
@@ -152,9 +151,7 @@ class TNAS(Strategy):
                  chunk_size: int = 16384) -> None:
         init_seed = seed if isinstance(seed, (int, np.integer)) else None
         super().__init__(space, seed=seed, candidates=candidates)
-        if acquisition not in ACQUISITIONS:
-            raise KeyError(f"unknown acquisition {acquisition!r}; choose one of "
-                           f"{', '.join(ACQUISITIONS)}")
+        check_acquisition(acquisition)
         if initial_design not in INITIAL_DESIGNS:
             raise ValueError(f"initial_design must be one of {', '.join(INITIAL_DESIGNS)}, got "
                              f"{initial_design!r}")
@@ -421,26 +418,10 @@ class TNAS(Strategy):
         self.last_step = {"fit_s": time.perf_counter() - t0, "n_obs": n, **info}
         return model
 
-    def _acqf(self, model, best_f: float):
-        from botorch.acquisition import analytic
-
-        cls = getattr(analytic, ACQUISITIONS[self.acquisition])
-        if self.acquisition == "ucb":
-            return cls(model, beta=self.ucb_beta)
-        return cls(model, best_f=best_f)
-
-    def score(self, model, X, best_f: float) -> np.ndarray:
-        """Acquisition values of the rows of ``X`` ``[N, n_edges]``."""
-        import torch
-
-        from ..surrogates.gp import quiet_warnings
-
-        out = []
-        with torch.no_grad(), quiet_warnings():
-            acqf = self._acqf(model, best_f)
-            for s in range(0, X.shape[0], self.chunk_size):
-                out.append(acqf(X[s:s + self.chunk_size].unsqueeze(-2)))
-        return torch.cat(out).numpy()
+    def score(self, model, X: "torch.Tensor", best_f: float) -> np.ndarray:
+        """Acquisition value of every row of ``X`` ``[N, d]``."""
+        return score_candidates(model, X, self.acquisition, best_f, ucb_beta=self.ucb_beta,
+                                chunk_size=self.chunk_size)
 
     def _believe(self, model, archs: list[Arch], best_f: float) -> float:
         """Kriging believer: add ``archs`` at their posterior mean (standardisation and
