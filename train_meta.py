@@ -1,12 +1,19 @@
 #!/usr/bin/env python
-"""Meta-train a TNAS deep-kernel GP checkpoint (thin CLI over ``metanas.meta.tnas_train``).
+"""Meta-train a TNAS deep-kernel GP or a BASE prior (thin CLI over ``metanas.meta.tnas_train``
+and ``metanas.base.meta``).
 
     python train_meta.py --space nb201 --out pretrained/tnas-nb201
+    python train_meta.py --method base --space nb201 --out pretrained/base-nb201
     python train_meta.py --space transnas_micro --exclude-task transnas_micro/jigsaw --out DIR
     python train_meta.py --space nb201 --out DIR --resume            # continue an interrupted run
 
 ``--tasks T1,T2`` (or ``all``, the default) picks the meta-training tasks of the space,
 ``--exclude-task`` (repeatable, or comma-separated) removes some (leave-one-task-out).
+
+``--method base``: meta-trains BASE on image classification tasks: by default ``--ways``-class
+subsets of ``--source`` (digits), drawn with ``--task-seed`` after holding out ``--n-heldout``
+evaluation and ``--n-val`` validation subsets (both recorded in the checkpoint); ``--tasks``
+takes ';'-separated task ids instead (e.g. ``"digits:classes=0,1,2,3,4;/data/flowers"``).
 """
 
 from __future__ import annotations
@@ -50,11 +57,18 @@ def main(argv=None) -> int:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
                    help="after training, upload --out as Hub model repo REPO_ID")
+    b = p.add_argument_group("--method base")
+    b.add_argument("--source", default="digits", help="image source of the drawn tasks")
+    b.add_argument("--ways", type=int, default=5, help="classes per drawn task (default 5)")
+    b.add_argument("--n-tasks", type=int, default=40, help="drawn training tasks (default 40)")
+    b.add_argument("--n-heldout", type=int, default=5, help="held-out evaluation tasks (5)")
+    b.add_argument("--n-val", type=int, default=3, help="validation tasks (default 3)")
+    b.add_argument("--task-seed", type=int, default=0, help="seed of the task draw (0)")
+    b.add_argument("--tasks-per-iter", type=int, default=2, help="tasks per outer step C (2)")
+    b.add_argument("--val-steps", type=int, default=20, help="adaptation steps in validation")
     a = p.parse_args(argv)
     if a.method == "base":
-        print("train_meta.py: error: --method base is not available yet: see issue BASE",
-              file=sys.stderr)
-        return 2
+        return _main_base(a, p, argv)
     import torch
 
     from metanas.errors import UserInputError
@@ -81,6 +95,45 @@ def main(argv=None) -> int:
     print(f"wrote {a.out}: {st['iter']} iterations, best iter {st['best_iter']}, "
           f"validation Spearman {bm.get('spearman', float('nan')):.3f}, "
           f"wall {st['wall_s']:.0f} s" + (f"; pushed to {url}" if url else ""))
+    return 0
+
+
+def _main_base(a, p, argv) -> int:
+    """``--method base``: BASE prior meta-training (``metanas.base.meta``)."""
+    import torch
+
+    from metanas.errors import UserInputError
+
+    torch.set_num_threads(max(1, a.threads))
+    given = {k: v for k, v in vars(a).items() if v != p.get_default(k)}
+    defaults = {"iters": 200, "inner_steps": 20, "inner_lr": 1e-3, "outer_lr": 0.5,
+                "outer_lr_final": 0.1, "val_every": 25, "patience": 4}
+    opt = {k: given.get(k, v) for k, v in defaults.items()}  # BASE's own defaults
+    try:
+        from metanas.base.meta import BaseMetaConfig, command_line, meta_train_base
+
+        if a.exclude_task or a.val_tasks or a.meta_dataset:
+            raise UserInputError("--exclude-task / --val-tasks / --meta-dataset apply to "
+                                 "--method tnas; BASE holds tasks out with --n-heldout / --n-val")
+        tasks = None if a.tasks.strip().lower() in ("all", "") else \
+            [t.strip() for t in a.tasks.split(";") if t.strip()]
+        cfg = BaseMetaConfig(space=a.space, source=a.source, ways=a.ways,
+                             task_seed=a.task_seed, n_heldout=a.n_heldout, n_val=a.n_val,
+                             n_tasks=a.n_tasks, tasks=tasks, tasks_per_iter=a.tasks_per_iter,
+                             val_steps=a.val_steps, seed=a.seed, **opt)
+        args = [x for x in (sys.argv[1:] if argv is None else argv) if x != "--resume"]
+        cmd = command_line(["train_meta.py"] + args)
+        st = meta_train_base(cfg, a.out, resume=a.resume, progress=not a.no_progress,
+                             command=cmd)
+        from metanas.hub import push_to_hub
+        url = push_to_hub(a.out, a.push_to_hub, kind="base") if a.push_to_hub else None
+    except (UserInputError, ValueError, KeyError, FileNotFoundError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"train_meta.py: error: {msg}", file=sys.stderr)
+        return 2
+    print(f"wrote {a.out}: {st['iter']} iterations, best iter {st['best_iter']}, validation "
+          f"CE after adaptation {st['best_val']:.3f}, wall {st['wall_s']:.0f} s"
+          + (f"; pushed to {url}" if url else ""))
     return 0
 
 

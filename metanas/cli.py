@@ -22,7 +22,8 @@ ADAPT_EPILOG = """examples:
   python adapt.py --list-tasks
 Writes OUTPUT (JSON: every evaluation of every run) and OUTPUT with .png (best-so-far vs
 evaluations, mean +- s.e.). Runs checkpoint after every evaluation under OUTPUT's stem + '.runs/';
-re-running the same command resumes (use --fresh to start over).
+re-running the same command resumes where it stopped (--resume insists on an existing
+checkpoint; --fresh starts over).
 """
 
 
@@ -67,16 +68,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default: 3)")
     p.add_argument("--seed-start", type=int, default=0, help="first seed (default: 0)")
     p.add_argument("--batch-size", type=int, default=1,
-                   help="architectures proposed per round (default: 1)")
+                   help="architectures proposed per round (default: 1); with --dataset a batch "
+                        "trains in parallel on a Dask cluster")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="with --dataset: train on this running Dask scheduler "
+                        "(tcp://host:8786) instead of a local cluster")
     p.add_argument("--output", default="results/adapt.json",
                    help="results JSON; the plot goes next to it (default: results/adapt.json)")
     p.add_argument("--workers", type=int, default=1,
-                   help="parallel processes over (method, seed) runs (default: 1)")
+                   help="parallel processes over (method, seed) runs (default: 1); with "
+                        "--dataset and --batch-size > 1: local Dask workers (default: the "
+                        "batch size)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads per run (default: 1, fastest for these small models; "
                         "0 = torch's default)")
     p.add_argument("--fresh", action="store_true",
                    help="ignore existing checkpoints of this output and start over")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the saved runs of this output (an error when there are none; "
+                        "without the flag a matching checkpoint is also resumed)")
     p.add_argument("--list-tasks", action="store_true", help="list shipped tasks and exit")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -128,6 +138,9 @@ def adapt_main(argv: list[str] | None = None) -> int:
             task = "dataset:" + args.dataset + (f":epochs={args.epochs}" if args.epochs else "")
         elif args.epochs:
             raise UserInputError("--epochs applies to --dataset (real training) only")
+        if args.scheduler and not args.dataset:
+            raise UserInputError("--scheduler applies to --dataset (real training) only")
+        live = bool(args.dataset)
         if args.task_table:
             if not Path(args.task_table).is_file():
                 raise UserInputError(f"--task-table {args.task_table}: no such file")
@@ -137,13 +150,21 @@ def adapt_main(argv: list[str] | None = None) -> int:
                             seeds=list(range(args.seed_start, args.seed_start + args.seeds)),
                             budget=args.budget, batch_size=args.batch_size, metric=args.metric,
                             report_metric=args.report_metric, task_table=args.task_table,
-                            workers=args.workers, threads=args.threads,
+                            workers=1 if live else args.workers, threads=args.threads,
+                            dask_workers=args.workers if live and args.workers > 1 else 0,
+                            scheduler=args.scheduler,
                             method_kwargs=_pretrained_kwargs(args.pretrained, methods))
         out = Path(args.output)
+        runs_dir = out.with_name(out.stem + ".runs")
+        if args.fresh and args.resume:
+            raise UserInputError("give one of --resume and --fresh")
+        if args.resume and not (runs_dir.is_dir() and any(runs_dir.iterdir())):
+            raise UserInputError(f"--resume: no saved runs in {runs_dir}; run the same command "
+                                 f"without --resume to start")
         if args.fresh:
             import shutil
 
-            shutil.rmtree(out.with_name(out.stem + ".runs"), ignore_errors=True)
+            shutil.rmtree(runs_dir, ignore_errors=True)
         total = len(methods) * args.seeds * args.budget
         bar = None
         if not args.quiet:
@@ -162,16 +183,27 @@ def adapt_main(argv: list[str] | None = None) -> int:
     return 0
 
 
+#: methods whose ``pretrained`` is a BASE prior (kind "base"); other takers load a "tnas" one
+_BASE_METHODS = ("base", "base-prior")
+
+
 def _pretrained_kwargs(pretrained: str | None, methods: list[str]) -> dict:
-    """``--pretrained DIR`` -> ``{method: {"pretrained": DIR}}`` for the methods accepting it."""
+    """``--pretrained DIR`` -> ``{method: {"pretrained": DIR}}`` for the methods accepting it,
+    resolved with the checkpoint kind of those methods (``base`` / ``base-prior``: a BASE
+    prior; otherwise a TNAS surrogate)."""
     if not pretrained:
         return {}
     from . import strategies
 
     from .hub import resolve_pretrained  # a folder, or a Hub id (offline first)
-    pretrained = str(resolve_pretrained(pretrained, kind="tnas"))
-    return {m: {"pretrained": pretrained} for m in methods
-            if "pretrained" in strategies.constructor_params(m)}
+    takers = [m for m in methods if "pretrained" in strategies.constructor_params(m)]
+    kinds = {"base" if m in _BASE_METHODS else "tnas" for m in takers}
+    if len(kinds) > 1:
+        raise UserInputError("--pretrained is ambiguous: " + ", ".join(takers) + " take "
+                             "different checkpoints (BASE prior vs TNAS surrogate); run them "
+                             "separately")
+    pretrained = str(resolve_pretrained(pretrained, kind=kinds.pop() if kinds else "tnas"))
+    return {m: {"pretrained": pretrained} for m in takers}
 
 
 def _print_summary(results: dict) -> None:

@@ -24,8 +24,10 @@ copy stored in the safetensors header and every tensor shape; every failure is a
 ``CheckpointError``. Only ``*.safetensors`` / ``*.json`` / ``README.md`` are downloaded or
 uploaded; nothing is ever unpickled.
 
-Kinds: ``"tnas"`` (``DeepKernelGP``, the TNAS surrogate) and ``"metad2a"`` (the MetaD2A-style
-``MetaPredictor``, saved through a small adapter here since the strategy has no checkpoint code).
+Kinds: ``"tnas"`` (``DeepKernelGP``, the TNAS surrogate), ``"metad2a"`` (the MetaD2A-style
+``MetaPredictor``, saved through a small adapter here since the strategy has no checkpoint code)
+and ``"base"`` (``BayesSuperNet``, the BASE prior of ``metanas.base``; loaded as ``(model,
+BaseCheckpoint)``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ __all__ = ["HubError", "CheckpointError", "DEFAULT_IDS", "DEFAULT_DATASET_IDS", 
 DEFAULT_IDS: dict[str, str] = {
     "metanas/tnas-nb201": "tnas-nb201",
     "metanas/tnas-transnas_micro": "tnas-transnas_micro",
+    "metanas/base-nb201": "base-nb201",
 }
 #: Hub dataset id -> shipped collection under ``<repo>/meta_datasets/``
 DEFAULT_DATASET_IDS: dict[str, str] = {
@@ -62,7 +65,8 @@ DEFAULT_DATASET_IDS: dict[str, str] = {
     "metanas/metadataset-metad2a": "metad2a",
 }
 #: kind -> ``model`` field of ``config.json``
-KINDS: dict[str, str] = {"tnas": "DeepKernelGP", "metad2a": "MetaD2APredictor"}
+KINDS: dict[str, str] = {"tnas": "DeepKernelGP", "metad2a": "MetaD2APredictor",
+                         "base": "BaseSuperNet"}
 
 #: seconds allowed per phase (connect, read) of the first request to the Hub, no retries
 #: (``METANAS_HUB_TIMEOUT`` overrides it, e.g. on a slow link)
@@ -440,6 +444,10 @@ def _load_metad2a(folder: Path, space: str | None):
 
 # ---------------------------------------------------------------------- save / load
 def _kind_of(model) -> str:
+    from .base.bayes import BayesSuperNet
+
+    if isinstance(model, BayesSuperNet):
+        return "base"
     from .surrogates.deep_kernel import DeepKernelGP
 
     if isinstance(model, DeepKernelGP):
@@ -449,7 +457,7 @@ def _kind_of(model) -> str:
     if isinstance(model, MetaPredictor):
         return "metad2a"
     raise TypeError(f"no Hub format for {type(model).__name__}; supported: DeepKernelGP "
-                    "(tnas), MetaPredictor (metad2a)")
+                    "(tnas), MetaPredictor (metad2a), (BayesSuperNet, BaseCheckpoint) (base)")
 
 
 def save_pretrained(model, directory: str | os.PathLike, card: Mapping[str, Any] | str | None
@@ -459,8 +467,18 @@ def save_pretrained(model, directory: str | os.PathLike, card: Mapping[str, Any]
     (``kind`` / ``space`` filled in), or ``None`` (a minimal generated card unless the folder
     already has a README.md)."""
     directory = Path(directory)
+    base_ckpt = None
+    if isinstance(model, tuple) and len(model) == 2:  # (BayesSuperNet, BaseCheckpoint)
+        model, base_ckpt = model
     kind = _kind_of(model)
-    if kind == "tnas":
+    if kind == "base":
+        from .base.meta import save_base
+
+        if base_ckpt is None:
+            raise TypeError("save a BASE prior as (model, BaseCheckpoint)")
+        save_base(model, base_ckpt, directory)
+        space, tasks = base_ckpt.space, list(base_ckpt.training_tasks)
+    elif kind == "tnas":
         model.save_pretrained(directory)
         space = model.config.space
         tasks: list[str] = []
@@ -490,17 +508,22 @@ def load_pretrained(id_or_path: str | os.PathLike | None = "auto", kind: str = "
                     revision: str | None = None, space: str | None = None,
                     token: str | bool | None = None):
     """Resolve (``resolve_pretrained``), validate and load a meta-learned model: a
-    ``DeepKernelGP`` (``kind="tnas"``) or a MetaD2A ``MetaPredictor`` (``kind="metad2a"``).
+    ``DeepKernelGP`` (``kind="tnas"``), a MetaD2A ``MetaPredictor`` (``kind="metad2a"``) or a
+    BASE prior ``(BayesSuperNet, BaseCheckpoint)`` (``kind="base"``).
     ``space`` (optional) must match the checkpoint's. Raises ``HubError`` /
     ``CheckpointError`` with one line."""
     folder = resolve_pretrained(id_or_path, kind=kind, space=space, revision=revision,
                                 token=token)
-    check_config(folder, kind=kind, space=space)
+    raw = check_config(folder, kind=kind, space=space)
     _safetensors_ok(folder)
     if kind == "tnas":
         from .surrogates.deep_kernel import DeepKernelGP
 
         return DeepKernelGP.from_pretrained(folder, space=space)
+    if kind == "base":
+        from .base.meta import load_base
+
+        return load_base(folder, space=None if space is None else raw["space"])
     return _load_metad2a(folder, space)
 
 

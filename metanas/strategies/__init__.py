@@ -11,6 +11,8 @@ Importing this package registers every built-in method:
   encoding (``anasod``)
 - ``bananas``: neural-ensemble BO on the path encoding (``bananas``)
 - ``metad2a``: meta-learned (dataset, arch) predictor ranking, leave-one-task-out (``metad2a``)
+- ``base``, ``base-prior``, ``darts``, ``snas``, ``darts+``: one-shot supernet searches
+  (BASE's meta-learned prior with / without quick adaptation, DARTS, SNAS, DARTS+) (``oneshot``)
 """
 
 from .base import Strategy, available, constructor_params, make, register
@@ -23,5 +25,6 @@ from . import anasod  # noqa: F401  (registers "anasod-rs", "anasod-biased-rs", 
 from . import bananas  # noqa: F401  (registers "bananas")
 from . import metad2a  # noqa: F401  (registers "metad2a")
 from . import tnas  # noqa: F401  (registers "tnas")
+from . import oneshot  # noqa: F401  (registers "base", "base-prior", "darts", "snas", "darts+")
 
 __all__ = ["Strategy", "available", "constructor_params", "make", "register"]
