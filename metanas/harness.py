@@ -51,6 +51,18 @@ class HarnessConfig:
     #: observations), and on 2 cores a second thread made a GP-BO step 4-10x *slower*
     #: (benchmarks/gpbo_step.py); 0 leaves torch's default.
     threads: int = 1
+    #: live tasks (``dataset:...``) only: train each batch's architectures in parallel on
+    #: ``dask.distributed``, on a local cluster of ``dask_workers`` single-thread workers
+    #: (0 = one per batch slot, ``batch_size``) or on the running cluster at ``scheduler``.
+    #: Used when ``batch_size > 1`` or ``scheduler`` is set; the runs then go one after the
+    #: other (``workers`` is ignored) and share the cluster.
+    dask_workers: int = 0
+    scheduler: str | None = None
+
+
+def uses_dask(cfg: "HarnessConfig", bench) -> bool:
+    """Whether ``cfg`` evaluates ``bench``'s batches on Dask (live tasks with batches)."""
+    return hasattr(bench, "factory") and (cfg.batch_size > 1 or cfg.scheduler is not None)
 
 
 def build_benchmark(cfg: HarnessConfig):
@@ -72,12 +84,18 @@ def build_strategy(name: str, space, seed: int, bench, kwargs: dict | None = Non
     return strategies.make(name, space, seed=seed, **kw)
 
 
-def _one_run(cfg: HarnessConfig, method: str, seed: int, ckpt: str | None) -> dict:
+def _one_run(cfg: HarnessConfig, method: str, seed: int, ckpt: str | None,
+             client=None) -> dict:
     if cfg.threads:
         import torch
 
         torch.set_num_threads(cfg.threads)
     bench = build_benchmark(cfg)
+    if client is not None:  # live task: the batch trains in parallel on the Dask cluster
+        from .benchmarks.live import DaskEvaluator
+
+        live = bench
+        bench = DaskEvaluator(live.factory(), client=client)
     strategy = build_strategy(method, bench.space, seed, bench, cfg.method_kwargs.get(method))
     run = run_search(strategy, bench, cfg.budget, seed=seed, batch_size=cfg.batch_size,
                      checkpoint=ckpt)
@@ -163,7 +181,24 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
 
     if progress is not None and done:
         progress(cfg.budget * len(done))
-    if cfg.workers <= 1 or len(todo) <= 1:
+    if todo and uses_dask(cfg, bench):
+        from .benchmarks.live import local_client
+
+        if cfg.scheduler:
+            from dask.distributed import Client
+
+            client = Client(cfg.scheduler)
+        else:
+            client = local_client(cfg.dask_workers or cfg.batch_size)
+        try:
+            for m, s in todo:
+                finish(m, s, _one_run(cfg, m, s, ckpt(m, s), client=client))
+        finally:
+            cluster = None if cfg.scheduler else client.cluster
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    elif cfg.workers <= 1 or len(todo) <= 1:
         for m, s in todo:
             finish(m, s, _one_run(cfg, m, s, ckpt(m, s)))
     else:

@@ -42,6 +42,18 @@ def test_adapt_resumes_without_reevaluating(tmp_path):
     adapt_main(args + ["--budget", "9"])
     second = json.loads(out.read_text())["results"]["rs"]["runs"][0]["history"]
     assert second[:5] == first and len(second) == 9
+    adapt_main(args + ["--budget", "10", "--resume"])  # explicit resume of the saved runs
+    third = json.loads(out.read_text())["results"]["rs"]["runs"][0]["history"]
+    assert third[:9] == second and len(third) == 10
+
+
+def test_adapt_resume_without_checkpoint_is_one_line_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as ei:
+        adapt_main(["--method", "rs", "--budget", "3", "--seeds", "1", "--quiet",
+                    "--output", str(tmp_path / "none.json"), "--resume"])
+    assert ei.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --resume: no saved runs") and "\n" not in err
 
 
 def test_adapt_user_table(tmp_path):
@@ -103,6 +115,39 @@ def test_adapt_live_dataset(tmp_path):
     assert len(run["history"]) == 2
     assert all(0 <= h["value"] <= 100 and h["cost_s"] > 0 for h in run["history"])
     assert "test" in run["best_report"]
+
+
+def test_adapt_live_batch_trains_on_dask(tmp_path, monkeypatch):
+    """--batch-size 2 with --dataset: each batch trains on a local Dask cluster, and the
+    accuracies equal serial training of the same architectures."""
+    from metanas.benchmarks import live
+
+    started = []
+    real = live.local_client
+
+    def spy(n_workers=2, *a, **kw):
+        started.append(n_workers)
+        return real(n_workers, *a, **kw)
+
+    monkeypatch.setattr(live, "local_client", spy)
+    spec = "digits:classes=0,1:max_per_class=30:C=4:N=1"
+    out = tmp_path / "dask.json"
+    assert adapt_main(["--dataset", spec, "--epochs", "1", "--method", "rs", "--budget", "4",
+                       "--batch-size", "2", "--seeds", "1", "--output", str(out),
+                       "--quiet"]) == 0
+    assert started == [2]  # one cluster, one worker per batch slot
+    hist = json.loads(out.read_text())["results"]["rs"]["runs"][0]["history"]
+    assert len(hist) == 4
+    serial = live.resolve_live("dataset:" + spec + ":epochs=1")
+    evs = serial.evaluate([h["arch"] for h in hist])
+    assert [e.value for e in evs] == [h["value"] for h in hist]
+
+
+def test_scheduler_needs_dataset(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        adapt_main(["--scheduler", "tcp://127.0.0.1:1", "--output", str(tmp_path / "x.json"),
+                    "--quiet"])
+    assert "--scheduler applies to --dataset" in capsys.readouterr().err
 
 
 def test_epochs_needs_dataset(tmp_path, capsys):

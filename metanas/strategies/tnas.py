@@ -34,7 +34,9 @@ uniform. Without a prior context (from scratch, or a checkpoint without one) it 
 
 Dataset encoder: used with the task's dataset samples (``sample_features`` ``[C, S, F]``) when
 they exist: ``dataset_samples=`` directly, or looked up from the meta-dataset for a task id
-``task=`` (or a task object / dict carrying ``sample_features``); otherwise the learned
+``task=`` (or a task object / dict carrying ``sample_features``), or for a live task
+(``dataset:<spec>``) computed from its train images with the fixed featuriser
+(``metanas.train.features``, the one the builder stores); otherwise the learned
 "no data" embedding. ``use_dataset=False`` always uses the no-data embedding (ablation).
 
 Ablations: ``pretrained=None`` (or ``"scratch"``): the same model, randomly initialised
@@ -228,6 +230,13 @@ class TNAS(Strategy):
         return s if isinstance(s, torch.Tensor) else _samples_tensor(s)
 
     def _lookup_samples(self, task: str):
+        from ..benchmarks.live import PREFIX
+
+        if task.startswith(PREFIX):  # a live task: featurise its own train images
+            from ..benchmarks.live import resolve_live
+            from ..train.features import task_sample_features
+
+            return task_sample_features(resolve_live(task).data)
         try:
             from ..meta_dataset import MetaDataset
 

@@ -187,7 +187,11 @@ def _from_folder(root: Path) -> ImageSource:
         for p in files:
             ext = p.suffix.lower()
             if ext == NPY_EXTENSION:
-                a = np.load(p, allow_pickle=False)
+                try:
+                    a = np.load(p, allow_pickle=False)
+                except (OSError, ValueError) as exc:
+                    raise UserInputError(f"{p}: not a readable .npy image "
+                                         f"({_first_line(exc)})") from None
             elif ext in IMAGE_EXTENSIONS:
                 if pil is None:
                     try:
@@ -198,12 +202,16 @@ def _from_folder(root: Path) -> ImageSource:
                 try:
                     with pil.open(p) as img:
                         a = _pil_to_array(img)
-                except OSError as exc:
-                    raise UserInputError(f"{p}: not a readable image ({exc})") from None
+                except (OSError, ValueError) as exc:
+                    raise UserInputError(f"{p}: not a readable image ({_first_line(exc)}); "
+                                         f"fix or remove the file") from None
             else:
                 continue
             images.append(_to_chw(a, str(p)))
             labels.append(ci)
+        if not labels or labels[-1] != ci:
+            raise UserInputError(f"{d}: empty class folder (no {', '.join(IMAGE_EXTENSIONS)} "
+                                 f"or .npy images); add images or remove the folder")
     if not images:
         raise UserInputError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)} or .npy) in "
                              f"its class sub-folders")

@@ -144,3 +144,20 @@ def test_ablation_flags(tiny_ckpt):
         make(0, pretrained=str(Path(tiny_ckpt) / "nope")).model
     with pytest.raises(ValueError):
         make(0, trainable="encoder")
+
+
+def test_live_task_samples_come_from_the_featuriser():
+    """For a live task id the strategy featurises the task's own train images, exactly what
+    the meta-dataset builder stores for that task."""
+    from metanas.benchmarks.live import resolve_live
+    from metanas.train.features import FEAT_DIM, task_sample_features
+
+    tid = "dataset:digits:classes=0,1,2:max_per_class=12"
+    st = strategies.make("tnas", spaces.get("nb201"), seed=0, task=tid)
+    got = st._task_samples()
+    assert tuple(got.shape) == (3, 20, FEAT_DIM)
+    want = task_sample_features(resolve_live(tid).data)
+    assert torch.equal(got, torch.as_tensor(want, dtype=got.dtype))
+    other = strategies.make("tnas", spaces.get("nb201"), seed=0,
+                            task="dataset:digits:classes=0,1,3:max_per_class=12")
+    assert not torch.equal(other._task_samples(), got)  # a different task, other features

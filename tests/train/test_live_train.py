@@ -238,3 +238,49 @@ def test_live_benchmark_through_run_search():
     assert again.info["params"] > 0 and again.info["flops"] > 0
     with pytest.raises(UserInputError):
         get_benchmark(f"dataset:{TASK}", metric="test_loss")
+
+
+# ---------------------------------------------------------------------------- bad inputs
+def _one_line(exc_info) -> str:
+    msg = str(exc_info.value)
+    assert "\n" not in msg
+    return msg
+
+
+def test_folder_with_an_empty_class_is_a_clear_error(tmp_path):
+    root = _png_folder(tmp_path / "pets")
+    (root / "emu").mkdir()
+    (root / "emu" / "readme.txt").write_text("no images here")
+    with pytest.raises(UserInputError) as e:
+        load_source(str(root))
+    msg = _one_line(e)
+    assert "emu" in msg and "empty class folder" in msg
+
+
+@pytest.mark.parametrize("name,content", [("broken.png", b"\x89PNG\r\n\x1a\nnot really"),
+                                          ("truncated.jpg", b"\xff\xd8\xff\xe0garbage"),
+                                          ("bad.npy", b"this is not numpy")])
+def test_folder_with_a_corrupt_image_is_a_clear_error(tmp_path, name, content):
+    root = _png_folder(tmp_path / "pets")
+    (root / "cat" / name).write_bytes(content)
+    with pytest.raises(UserInputError) as e:
+        load_source(str(root))
+    msg = _one_line(e)
+    assert name in msg and "not a readable" in msg
+
+
+def test_single_class_data_is_a_clear_error(tmp_path):
+    root = _png_folder(tmp_path / "pets")
+    import shutil
+
+    shutil.rmtree(root / "dog")
+    with pytest.raises(UserInputError) as e:
+        build_task(str(root))
+    assert "at least 2 classes" in _one_line(e)
+    np.savez(tmp_path / "one.npz", x=np.zeros((10, 5, 5), np.float32), y=np.zeros(10, int))
+    with pytest.raises(UserInputError) as e:
+        build_task(str(tmp_path / "one.npz"))
+    assert "at least 2 classes" in _one_line(e)
+    with pytest.raises(UserInputError) as e:  # a subset of one class
+        build_task("digits:classes=3")
+    assert "at least 2 classes" in _one_line(e)
