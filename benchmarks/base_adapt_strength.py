@@ -1,0 +1,87 @@
+#!/usr/bin/env python
+"""How strong should BASE's quick adaptation be? Chosen on BASE's *validation* tasks.
+
+For each adaptation learning rate (``--lrs``; 100 steps of Adam, the shipped default
+``AdaptConfig``), adapts the shipped prior ``pretrained/base-nb201`` to each of the prior's
+three validation tasks (``metanas.base.meta.draw_tasks``: never trained on, and disjoint from
+the held-out tasks that ``benchmarks/base_digits.py`` reports on), derives the argmax cell,
+trains it from scratch with the default ``TrainConfig`` and records its validation accuracy,
+the cell and the posterior's max probability per edge. Writes ``base_adapt_strength.json`` +
+``.png``.
+
+    python benchmarks/base_adapt_strength.py --lrs 1e-3,1e-2,3e-2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def plot(rows: list[dict], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    lrs = sorted({r["lr"] for r in rows})
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for t in sorted({r["task"] for r in rows}):
+        ax.plot(lrs, [next(r["valid"] for r in rows if r["lr"] == lr and r["task"] == t)
+                      for lr in lrs], marker="o", alpha=0.6, label=t.split(":", 1)[1])
+    ax.plot(lrs, [np.mean([r["valid"] for r in rows if r["lr"] == lr]) for lr in lrs],
+            c="k", lw=2, label="mean")
+    ax.set_xscale("log")
+    ax.set_xlabel("adaptation learning rate (100 Adam steps)")
+    ax.set_ylabel("valid acc of the derived cell (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--lrs", default="1e-3,1e-2,3e-2")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
+                                        "base_adapt_strength.json"))
+    a = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    from metanas import spaces
+    from metanas.base.adapt import AdaptConfig, adapt
+    from metanas.base.meta import BaseMetaConfig, draw_tasks, load_base
+    from metanas.train import TrainConfig, build_task, train_and_evaluate
+
+    sp = spaces.get("nb201")
+    _, val, _ = draw_tasks(BaseMetaConfig())
+    prior, _ = load_base(ROOT / "pretrained" / "base-nb201", space="nb201")
+    rows = []
+    for lr in (float(x) for x in a.lrs.split(",")):
+        for t in val:
+            d = build_task(t)
+            r = adapt(prior, d, AdaptConfig(lr=lr), torch.Generator().manual_seed(0))
+            ev = train_and_evaluate(r.arch, sp, d, TrainConfig())
+            pmax = torch.softmax(r.logits, -1).max(-1).values
+            rows.append(dict(lr=lr, task=t, arch=sp.to_str(r.arch), valid=ev.valid_acc,
+                             test=ev.test_acc, adapt_wall_s=r.wall_s,
+                             pmax=[round(float(x), 3) for x in pmax]))
+            print(rows[-1], flush=True)
+    out = Path(a.out)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"rows": rows, "val_tasks": val, "command":
+                               "python benchmarks/base_adapt_strength.py " + " ".join(
+                                   argv if argv is not None else sys.argv[1:])}, indent=1))
+    os.replace(tmp, out)
+    plot(rows, out.with_suffix(".png"))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
