@@ -63,6 +63,7 @@ DEFAULT_DATASET_IDS: dict[str, str] = {
     "metanas/metadataset-nb201": "nb201",
     "metanas/metadataset-transnas_micro": "transnas_micro",
     "metanas/metadataset-metad2a": "metad2a",
+    "metanas/metadataset-digits_live": "digits_live",
 }
 #: kind -> ``model`` field of ``config.json``
 KINDS: dict[str, str] = {"tnas": "DeepKernelGP", "metad2a": "MetaD2APredictor",

@@ -324,7 +324,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     if cfg.method not in METHODS:
         raise ValueError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     if cfg.method == "base":
-        raise MethodNotAvailable("--method base is not available yet: see issue BASE")
+        raise MethodNotAvailable("method 'base' is meta-trained by metanas.base.meta.meta_train_base "
+                                 "(train_meta.py --method base), not by tnas_train")
     out = Path(out)
     space = spaces.get(cfg.space)
     cfg.space = space.name

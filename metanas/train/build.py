@@ -441,7 +441,9 @@ def dataset_card(name: str, md, plan: BuildPlan) -> str:
     files = ["tasks.parquet", "triples.parquet"]
     configs = "\n".join(f"- config_name: {f.split('.')[0]}\n  data_files: {f}" for f in files)
     lic = "; ".join(sorted(set(md.tasks["licence"])))
-    return (f"---\nlicense: other\nconfigs:\n{configs}\n---\n# metanas meta-dataset: {name}\n\n"
+    # Hub licence tag: the single known source licence, else "other" (named in the text)
+    tag = ("cc-by-4.0" if set(md.tasks["licence"]) == {LICENCES["digits"]} else "other")
+    return (f"---\nlicense: {tag}\nconfigs:\n{configs}\n---\n# metanas meta-dataset: {name}\n\n"
             f"{len(md.tasks)} tasks x {len(plan.archs[0])} {plan.space} architectures "
             f"({plan.arch_mode} set), {len(md.triples)} triples (format v1, see the metanas "
             f"repository's meta_datasets/README.md).\n\n"

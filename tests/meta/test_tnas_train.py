@@ -151,14 +151,25 @@ def test_excluded_task_never_sampled(md, tmp_path, monkeypatch):
     assert seen and not (seen & only_held)
 
 
-def test_method_base_is_one_line_error(tmp_path, capsys):
+def test_method_base_goes_to_base_meta_training(tmp_path, capsys):
+    """``train_meta.py --method base`` runs BASE's meta-training (tiny run here); TNAS-only
+    options are a one-line error; ``tnas_train.train`` refuses the BASE method."""
     sys.path.insert(0, str(ROOT))
     try:
         import train_meta
     finally:
         sys.path.remove(str(ROOT))
-    rc = train_meta.main(["--space", "nb201", "--out", str(tmp_path / "x"), "--method", "base"])
+    rc = train_meta.main(["--space", "nb201", "--out", str(tmp_path / "x"), "--method", "base",
+                          "--exclude-task", "nb201/cifar10"])
     err = capsys.readouterr().err.strip()
-    assert rc == 2 and len(err.splitlines()) == 1 and "see issue BASE" in err
-    with pytest.raises(tnas_train.MethodNotAvailable, match="issue BASE"):
+    assert rc == 2 and len(err.splitlines()) == 1 and "--n-heldout" in err
+    out = tmp_path / "tiny"
+    rc = train_meta.main(["--space", "nb201", "--method", "base", "--out", str(out),
+                          "--n-tasks", "2", "--n-val", "1", "--n-heldout", "1", "--iters", "2",
+                          "--inner-steps", "1", "--val-every", "2", "--val-steps", "1",
+                          "--no-progress"])
+    assert rc == 0, capsys.readouterr().err
+    assert (out / "model.safetensors").is_file() and (out / "config.json").is_file()
+    with pytest.raises(tnas_train.MethodNotAvailable, match="meta_train_base"):
         train(TrainConfig(method="base"), tmp_path / "y", progress=False)
+
