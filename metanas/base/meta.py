@@ -35,10 +35,6 @@ with the command), ``training_state.json``, ``last.safetensors``.
 
 from __future__ import annotations
 
-import base64
-import copy
-import math
-import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -51,12 +47,14 @@ import torch.nn.functional as F
 from .. import __version__
 from ..errors import UserInputError
 from ..io import atomic_write_bytes, atomic_write_json, read_json
+from ..meta.checkpoint import (command_line, generator_state, load_weights, save_weights,
+                               set_generator_state)
 from .adapt import AdaptConfig, adapt
 from .bayes import BayesConfig, BayesSuperNet
 from .elbo import ELBOConfig, TaskBatches, elbo_loss, sample_batch
 
-__all__ = ["KIND", "BaseCheckpoint", "BaseMetaConfig", "draw_tasks", "save_base", "load_base",
-           "meta_train_base", "STATE_NAME"]
+__all__ = ["KIND", "BaseCheckpoint", "BaseMetaConfig", "command_line", "draw_tasks", "save_base",
+           "load_base", "meta_train_base", "STATE_NAME"]
 
 KIND = "BaseSuperNet"
 STATE_NAME = "training_state.json"
@@ -168,33 +166,14 @@ def load_base(directory: str | Path, space: str | None = None
 
 
 # ---------------------------------------------------------------------- state I/O
-def _gen_state(gen: torch.Generator) -> str:
-    return base64.b64encode(bytes(gen.get_state().tolist())).decode()
 
 
-def _set_gen_state(gen: torch.Generator, s: str) -> None:
-    gen.set_state(torch.tensor(list(base64.b64decode(s)), dtype=torch.uint8))
 
 
-def _save_weights(model, path: Path, it: int) -> None:
-    from safetensors.torch import save
-
-    sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    atomic_write_bytes(path, save(sd, metadata={"iter": str(it)}))
 
 
-def _load_weights(model, path: Path) -> int:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), "pt") as f:
-        it = int((f.metadata() or {}).get("iter", -1))
-    model.load_state_dict(load_file(str(path)))
-    return it
 
 
-def command_line(argv: list[str]) -> str:
-    return "python " + " ".join(shlex.quote(a) for a in argv)
 
 
 # ---------------------------------------------------------------------- training
@@ -258,11 +237,11 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = Fals
         old = read_json(state_path)
         if old.get("training_tasks") != train_ids or old.get("config", {}).get("space") != cfg.space:
             raise UserInputError(f"{state_path} is from another space / task set; use another --out")
-        it_w = _load_weights(model, out / "last.safetensors")
+        it_w = load_weights(model, out / "last.safetensors")
         if it_w != old["iter"]:
             raise UserInputError(f"{out / 'last.safetensors'} (iter {it_w}) does not match "
                                  f"{STATE_NAME} (iter {old['iter']})")
-        _set_gen_state(gen, old["generator"])
+        set_generator_state(gen, old["generator"])
         for k in state:
             if k in old:
                 state[k] = old[k]
@@ -271,8 +250,8 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = Fals
             state["stopped_early"] = False
 
     def save_state(done: bool = False) -> None:
-        _save_weights(model, out / "last.safetensors", state["iter"])
-        state.update(generator=_gen_state(gen), config=asdict(cfg), training_tasks=train_ids,
+        save_weights(model, out / "last.safetensors", state["iter"])
+        state.update(generator=generator_state(gen), config=asdict(cfg), training_tasks=train_ids,
                      val_tasks=val, heldout_tasks=held, done=done)
         atomic_write_json(state_path, state, indent=1)
 
@@ -302,7 +281,7 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = Fals
             entry["val"] = v
             if state["best_val"] is None or v < state["best_val"]:
                 state.update(best_val=v, best_iter=it, bad=0)
-                _save_weights(model, best_path, it)
+                save_weights(model, best_path, it)
             else:
                 state["bad"] += 1
                 if cfg.patience and state["bad"] >= cfg.patience:
@@ -320,14 +299,14 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = Fals
     if bar is not None:
         bar.close()
     state["wall_s"] = time.perf_counter() - t_start
-    _save_weights(model, out / "last.safetensors", state["iter"])
+    save_weights(model, out / "last.safetensors", state["iter"])
     if best_path.exists():
-        _load_weights(model, best_path)
+        load_weights(model, best_path)
     elif state["best_iter"] is None:
         state["best_iter"] = state["iter"]
     save_base(model, ckpt, out)
     best_path.unlink(missing_ok=True)
-    state.update(generator=_gen_state(gen), config=asdict(cfg), training_tasks=train_ids,
+    state.update(generator=generator_state(gen), config=asdict(cfg), training_tasks=train_ids,
                  val_tasks=val, heldout_tasks=held, done=True)
     atomic_write_json(state_path, state, indent=1)
     write_card(out, state, ckpt, command)
@@ -359,9 +338,9 @@ def write_card(out: Path, state: dict, ckpt: BaseCheckpoint, command: str | None
              f"- {state['iter']} outer iterations, best validation iteration {state['best_iter']} "
              f"(validation CE after adaptation {state['best_val']}), wall {state['wall_s']:.0f} s "
              "on one CPU core",
-             f"- held-out evaluation tasks (never meta-trained on): "
+             "- held-out evaluation tasks (never meta-trained on): "
              + ", ".join(f"`{t}`" for t in ckpt.heldout_tasks),
-             f"- validation tasks: " + ", ".join(f"`{t}`" for t in ckpt.val_tasks)]
+             "- validation tasks: " + ", ".join(f"`{t}`" for t in ckpt.val_tasks)]
     if probs is not None and model_probs is not None:
         sp = model_probs.space
         lines += ["", "Prior most probable cell: `" + sp.to_str(

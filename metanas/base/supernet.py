@@ -20,13 +20,12 @@ Parameters are drawn from a ``torch.Generator`` (PyTorch-default initialisation,
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
 
-from ..nn.cell_network import OPS, ResidualReduction, make_op
+from ..nn.cell_network import OPS, ResidualReduction, init_parameters, make_op
 from ..spaces import Arch, CellSpace
 from ..spaces import get as get_space
 
@@ -160,15 +159,9 @@ class SuperNet(nn.Module):
             self.classifier = nn.Linear(C_prev, config.num_classes)
         self.reset_parameters(generator or torch.Generator().manual_seed(0))
 
-    @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator) -> None:
-        """PyTorch-default initialisation (Kaiming-uniform ``a=sqrt(5)``) from ``generator``."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
-                if m.bias is not None:
-                    bound = 1.0 / math.sqrt(m.weight[0].numel())
-                    nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+        """PyTorch-default initialisation from ``generator`` (``nn.init_parameters``)."""
+        init_parameters(self, generator)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

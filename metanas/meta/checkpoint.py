@@ -21,8 +21,10 @@ weights, and every tensor shape equals the one the config builds.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import shlex
 import types
 import typing
 from pathlib import Path
@@ -233,3 +235,39 @@ def load_checkpoint(directory: str | Path, config_cls: type,
 
     load_model(module, str(w_path), strict=True)
     return module, config
+
+
+# ---------------------------------------------------------------------- training-state I/O
+# Shared by the resumable meta-training loops (``tnas_train``, ``metanas.base.meta``).
+def generator_state(gen: torch.Generator) -> str:
+    """A ``torch.Generator``'s state as base64 text (for a JSON training state)."""
+    return base64.b64encode(bytes(gen.get_state().tolist())).decode()
+
+
+def set_generator_state(gen: torch.Generator, text: str) -> None:
+    """Restore ``gen`` from ``generator_state`` text."""
+    gen.set_state(torch.tensor(list(base64.b64decode(text)), dtype=torch.uint8))
+
+
+def save_weights(model: torch.nn.Module, path: str | Path, it: int) -> None:
+    """``model``'s state dict as safetensors (metadata ``iter``), written atomically."""
+    from safetensors.torch import save
+
+    sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    atomic_write_bytes(path, save(sd, metadata={"iter": str(it)}))
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> int:
+    """Load ``save_weights``'s file into ``model``; returns its ``iter`` (-1 if absent)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), "pt") as f:
+        it = int((f.metadata() or {}).get("iter", -1))
+    model.load_state_dict(load_file(str(path)))
+    return it
+
+
+def command_line(argv) -> str:
+    """The shell command ``python <argv...>`` (quoted), as recorded in model cards."""
+    return " ".join(shlex.quote(str(a)) for a in ["python", *argv])

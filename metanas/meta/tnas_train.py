@@ -41,10 +41,7 @@ to rank architectures before any target observation, the "top-k" initial design)
 
 from __future__ import annotations
 
-import base64
-import json
 import math
-import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -56,6 +53,8 @@ import torch
 from torch import Tensor
 
 from ..io import atomic_write_bytes, atomic_write_json, read_json
+from .checkpoint import command_line as _command_line
+from .checkpoint import generator_state, load_weights, save_weights, set_generator_state
 
 __all__ = ["TrainConfig", "TaskData", "load_tasks", "train", "batch_nll", "MethodNotAvailable",
            "PRIOR_CONTEXT", "STATE_NAME"]
@@ -242,29 +241,12 @@ def validate(model, val_sets: list[tuple[TaskData, np.ndarray]], cfg: TrainConfi
 
 
 # ---------------------------------------------------------------------- state I/O
-def _gen_state(gen: torch.Generator) -> str:
-    return base64.b64encode(bytes(gen.get_state().tolist())).decode()
 
 
-def _set_gen_state(gen: torch.Generator, s: str) -> None:
-    gen.set_state(torch.tensor(list(base64.b64decode(s)), dtype=torch.uint8))
 
 
-def _save_weights(model, path: Path, it: int) -> None:
-    from safetensors.torch import save
-
-    sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    atomic_write_bytes(path, save(sd, metadata={"iter": str(it)}))
 
 
-def _load_weights(model, path: Path) -> int:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), "pt") as f:
-        it = int(f.metadata().get("iter", -1))
-    model.load_state_dict(load_file(str(path)))
-    return it
 
 
 # ---------------------------------------------------------------------- training
@@ -371,11 +353,11 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
         if old.get("config", {}).get("space") != cfg.space or \
                 sorted(old.get("training_tasks", [])) != sorted(d.name for d in train_tasks):
             raise ValueError(f"{state_path} is from another space / task set; use another --out")
-        it_w = _load_weights(model, out / "last.safetensors")
+        it_w = load_weights(model, out / "last.safetensors")
         if it_w != old["iter"]:
             raise ValueError(f"{out / 'last.safetensors'} (iter {it_w}) does not match "
                              f"{STATE_NAME} (iter {old['iter']})")
-        _set_gen_state(gen, old["generator"])
+        set_generator_state(gen, old["generator"])
         for k in state:
             if k in old:
                 state[k] = old[k]
@@ -400,8 +382,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
                        torch.as_tensor(d.y[sel]), d.samples)])
 
     def save_state(done: bool = False) -> None:
-        _save_weights(model, out / "last.safetensors", state["iter"])
-        state.update(generator=_gen_state(gen), config=asdict(cfg),
+        save_weights(model, out / "last.safetensors", state["iter"])
+        state.update(generator=generator_state(gen), config=asdict(cfg),
                      training_tasks=[d.name for d in train_tasks], done=done)
         atomic_write_json(state_path, state, indent=1)
 
@@ -412,7 +394,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
 
         tmp = _build_model(cfg, feat_dim)
         tmp.load_state_dict(load_file(str(out / "model.safetensors")))
-        _save_weights(tmp, best_path, int(state["best_iter"]))
+        save_weights(tmp, best_path, int(state["best_iter"]))
     bar = None
     if progress:
         from tqdm import tqdm
@@ -434,7 +416,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
             entry.update(v)
             if state["best_val"] is None or v["val"] < state["best_val"]:
                 state.update(best_val=v["val"], best_iter=it, best_metrics=v, bad=0)
-                _save_weights(model, best_path, it)
+                save_weights(model, best_path, it)
             else:
                 state["bad"] += 1
                 if cfg.patience and state["bad"] >= cfg.patience:
@@ -452,10 +434,10 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     if bar is not None:
         bar.close()
     state["wall_s"] = time.perf_counter() - t_start
-    _save_weights(model, out / "last.safetensors", state["iter"])  # for --resume
+    save_weights(model, out / "last.safetensors", state["iter"])  # for --resume
     # final: best validated weights (or the last ones without validation)
     if best_path.exists():
-        _load_weights(model, best_path)
+        load_weights(model, best_path)
     else:
         state["best_iter"] = state["iter"]
     model.eval()
@@ -467,7 +449,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     atomic_write_bytes(out / PRIOR_CONTEXT, save(
         {"X": torch.as_tensor(Xc, dtype=torch.int64).contiguous(),
          "y": torch.as_tensor(yc, dtype=torch.float64).contiguous()}))
-    state.update(generator=_gen_state(gen), config=asdict(cfg),
+    state.update(generator=generator_state(gen), config=asdict(cfg),
                  training_tasks=[d.name for d in train_tasks], done=True)
     atomic_write_json(state_path, state, indent=1)
     write_model_card(out, state, cfg, train_tasks, command=command)
@@ -536,5 +518,4 @@ def write_model_card(out: Path, state: dict, cfg: TrainConfig, train_tasks: list
 
 
 def command_line(argv: Sequence[str] | None = None) -> str:
-    argv = list(sys.argv if argv is None else argv)
-    return " ".join(shlex.quote(a) for a in ["python"] + argv)
+    return _command_line(list(sys.argv if argv is None else argv))

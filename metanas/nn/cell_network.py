@@ -304,21 +304,9 @@ class CellNetwork(nn.Module):
         self.out_channels = C_prev
         self.reset_parameters(generator)
 
-    @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator) -> None:
-        """PyTorch-default initialisation drawn from ``generator`` (modules in order)."""
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
-                if m.bias is not None:
-                    fan_in = m.weight[0].numel()
-                    bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
-                    nn.init.uniform_(m.bias, -bound, bound, generator=generator)
-            elif isinstance(m, nn.BatchNorm2d):
-                m.reset_running_stats()
-                if m.affine:
-                    nn.init.ones_(m.weight)
-                    nn.init.zeros_(m.bias)
+        """PyTorch-default initialisation drawn from ``generator`` (``init_parameters``)."""
+        init_parameters(self, generator)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
@@ -332,6 +320,25 @@ class CellNetwork(nn.Module):
 
     def extra_repr(self) -> str:
         return f"space={self.space_name!r}, arch={self.arch}, config={self.config}"
+
+
+@torch.no_grad()
+def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
+    """PyTorch-default initialisation of every conv / linear layer of ``module`` (Kaiming-uniform
+    ``a=sqrt(5)`` weights, uniform biases), in module order, drawn from ``generator``; BN layers
+    get weight 1, bias 0 and fresh running statistics. The global RNG is not used."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+            if m.bias is not None:
+                fan_in = m.weight[0].numel()
+                bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+                nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+        elif isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            if m.affine:
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
 
 
 def build_network(arch: Arch, space: CellSpace | str = "nb201",
@@ -398,4 +405,5 @@ def count_flops(net: nn.Module, input_shape: Sequence[int]) -> int:
 
 
 __all__ = ["OPS", "NetworkConfig", "CellNetwork", "Cell", "ResidualReduction", "ReLUConvBN",
-           "Zero", "AvgPool3x3", "make_op", "build_network", "count_params", "count_flops"]
+           "Zero", "AvgPool3x3", "make_op", "build_network", "init_parameters", "count_params",
+           "count_flops"]
