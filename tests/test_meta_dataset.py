@@ -38,7 +38,7 @@ def md() -> MetaDataset:
 
 # ---------------------------------------------------------------------------- shipped data
 def test_shipped_collections_exist():
-    assert list_collections() == ["metad2a", "nb201", "transnas_micro"]
+    assert list_collections() == ["digits_live", "metad2a", "nb201", "transnas_micro"]
     root = shipped_root()
     for name in list_collections():
         for f in ("tasks.parquet", "triples.parquet"):
@@ -65,8 +65,8 @@ def test_schema_columns_and_dtypes(md):
 
 
 def test_row_counts(md):
-    assert len(md.task_ids()) == 3 + 3031 + 7
-    assert len(md.task_ids("nb201")) == 3 + 3031
+    assert len(md.task_ids()) == 3 + 3031 + 7 + 20
+    assert len(md.task_ids("nb201")) == 3 + 3031 + 20
     assert len(md.task_ids("transnas_micro")) == 7
     nb = md.triples[md.triples["task"].str.startswith("nb201/")]
     counts = nb.groupby(["task", "metric", "split", "fidelity"]).size()
@@ -77,7 +77,10 @@ def test_row_counts(md):
     m = m[m["task"].str.startswith("metad2a/")]
     assert m["task"].nunique() == 3031
     assert (m["metric"] == "acc").sum() == 4628  # 4630 source rows, 2 duplicates averaged
-    assert len(md.triples) == 187500 + 4 * 4628 + 7 * 4096
+    dl = md.triples[md.triples["task"].str.startswith("digits_live/")]
+    assert len(dl) == 20 * 150 * 5  # acc valid + test, cost_s, params_norm, flops_norm
+    assert (dl.groupby(["task", "metric", "split"]).size() == 150).all()
+    assert len(md.triples) == 187500 + 4 * 4628 + 7 * 4096 + len(dl)
     md.subset(["nb201/cifar10", "metad2a/0", "class_scene"]).validate()
 
 
@@ -159,7 +162,8 @@ def test_load_by_name_path_and_concat(md, tmp_path):
     pd.testing.assert_frame_equal(tnb.triples, same.triples)
     both = MetaDataset.load(["metad2a", "transnas_micro"])
     assert len(both.task_ids()) == 3038 and both.table("class_scene").equals(md.table("class_scene"))
-    assert len((both + MetaDataset.load("nb201")).task_ids()) == len(md.task_ids())
+    rest = both + MetaDataset.load("nb201") + MetaDataset.load("digits_live")
+    assert len(rest.task_ids()) == len(md.task_ids())
     with pytest.raises(ValueError, match="appears twice"):
         tnb + tnb
     small = md.subset(["cifar100", "metad2a/5", "room_layout"])
