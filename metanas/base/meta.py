@@ -46,9 +46,9 @@ import torch.nn.functional as F
 
 from .. import __version__
 from ..errors import UserInputError
-from ..io import atomic_write_bytes, atomic_write_json, read_json
-from ..meta.checkpoint import (command_line, generator_state, load_weights, save_weights,
-                               set_generator_state)
+from ..io import atomic_write_bytes, atomic_write_json
+from ..meta.checkpoint import (command_line, generator_state, load_weights,
+                               resume_training_state, save_weights)
 from .adapt import AdaptConfig, adapt
 from .bayes import BayesConfig, BayesSuperNet
 from .elbo import ELBOConfig, TaskBatches, elbo_loss, sample_batch
@@ -234,20 +234,9 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = Fals
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE_NAME
     if resume and state_path.exists():
-        old = read_json(state_path)
-        if old.get("training_tasks") != train_ids or old.get("config", {}).get("space") != cfg.space:
-            raise UserInputError(f"{state_path} is from another space / task set; use another --out")
-        it_w = load_weights(model, out / "last.safetensors")
-        if it_w != old["iter"]:
-            raise UserInputError(f"{out / 'last.safetensors'} (iter {it_w}) does not match "
-                                 f"{STATE_NAME} (iter {old['iter']})")
-        set_generator_state(gen, old["generator"])
-        for k in state:
-            if k in old:
-                state[k] = old[k]
-        state["done"] = False
-        if old.get("stopped_early") and cfg.iters > old["iter"]:
-            state["stopped_early"] = False
+        resume_training_state(out, STATE_NAME, state, model, gen, iters=cfg.iters,
+                              same_run=lambda old: old.get("training_tasks") == train_ids
+                              and old.get("config", {}).get("space") == cfg.space)
 
     def save_state(done: bool = False) -> None:
         save_weights(model, out / "last.safetensors", state["iter"])

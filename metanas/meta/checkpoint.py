@@ -268,6 +268,37 @@ def load_weights(model: torch.nn.Module, path: str | Path) -> int:
     return it
 
 
+def resume_training_state(out: str | Path, state_name: str, state: dict, model: torch.nn.Module,
+                          gen: torch.Generator, *, same_run: Callable[[dict], bool],
+                          iters: int) -> None:
+    """Continue a resumable training loop from ``<out>/<state_name>`` (JSON) and
+    ``<out>/last.safetensors``: loads the weights into ``model`` and the generator state into
+    ``gen``, and copies the saved values of ``state``'s keys into ``state`` (in place).
+
+    ``same_run(saved_state)`` says whether the saved run is this one (space, task set); if not,
+    or if the weights and the state disagree on the iteration, a one-line ``UserInputError``.
+    A run that stopped early goes on when ``iters`` now allows more iterations."""
+    from ..errors import UserInputError
+    from ..io import read_json
+
+    out = Path(out)
+    old = read_json(out / state_name)
+    if not same_run(old):
+        raise UserInputError(f"{out / state_name} is from another space / task set; use "
+                             f"another --out")
+    it_w = load_weights(model, out / "last.safetensors")
+    if it_w != old["iter"]:
+        raise UserInputError(f"{out / 'last.safetensors'} (iter {it_w}) does not match "
+                             f"{state_name} (iter {old['iter']})")
+    set_generator_state(gen, old["generator"])
+    for k in state:
+        if k in old:
+            state[k] = old[k]
+    state["done"] = False
+    if old.get("stopped_early") and iters > old["iter"]:
+        state["stopped_early"] = False
+
+
 def command_line(argv) -> str:
     """The shell command ``python <argv...>`` (quoted), as recorded in model cards."""
     return " ".join(shlex.quote(str(a)) for a in ["python", *argv])

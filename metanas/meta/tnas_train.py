@@ -52,9 +52,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..io import atomic_write_bytes, atomic_write_json, read_json
+from ..io import atomic_write_bytes, atomic_write_json
 from .checkpoint import command_line as _command_line
-from .checkpoint import generator_state, load_weights, save_weights, set_generator_state
+from .checkpoint import generator_state, load_weights, resume_training_state, save_weights
 
 __all__ = ["TrainConfig", "TaskData", "load_tasks", "train", "batch_nll", "MethodNotAvailable",
            "PRIOR_CONTEXT", "STATE_NAME"]
@@ -349,21 +349,10 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE_NAME
     if resume and state_path.exists():
-        old = read_json(state_path)
-        if old.get("config", {}).get("space") != cfg.space or \
-                sorted(old.get("training_tasks", [])) != sorted(d.name for d in train_tasks):
-            raise ValueError(f"{state_path} is from another space / task set; use another --out")
-        it_w = load_weights(model, out / "last.safetensors")
-        if it_w != old["iter"]:
-            raise ValueError(f"{out / 'last.safetensors'} (iter {it_w}) does not match "
-                             f"{STATE_NAME} (iter {old['iter']})")
-        set_generator_state(gen, old["generator"])
-        for k in state:
-            if k in old:
-                state[k] = old[k]
-        state["done"] = False
-        if old.get("stopped_early") and cfg.iters > old["iter"]:
-            state["stopped_early"] = False  # a resume with more iterations goes on
+        names = sorted(d.name for d in train_tasks)
+        resume_training_state(out, STATE_NAME, state, model, gen, iters=cfg.iters,
+                              same_run=lambda old: old.get("config", {}).get("space") == cfg.space
+                              and sorted(old.get("training_tasks", [])) == names)
     state["validation"] = (("held-out tasks: " + ", ".join(cfg.val_tasks)) if cfg.val_tasks
                            else f"held-out archs ({cfg.val_frac:.0%}, <= {cfg.val_max}) of each "
                                 f"large training task")
