@@ -15,7 +15,9 @@ task's measured cells):
   whose card lists exactly these held-out tasks);
 * ``tnas[nodata]``: the same, dataset encoder off (learned no-data embedding);
 * ``tnas[cifar-prior]``: a checkpoint meta-trained without any digits task (``--cifar-ckpt``,
-  NB201 + MetaD2A only): the meta-learned prior is from unlike tasks, adaptation must recover;
+  NB201 + MetaD2A only, the shipped recipe otherwise; meta-trained into that folder on first
+  use, ~3 min, the same as ``train_meta.py --space nb201`` before the digits collection
+  existed): the meta-learned prior is from unlike tasks, adaptation must recover;
 * ``tnas[scratch]``: same model, no meta-training;
 * ``rs``, ``rea``, ``gp-bo``.
 
@@ -77,6 +79,16 @@ def main(argv=None) -> int:
     leaked = sorted(set(tasks) & set(card.get("training_tasks", [])))
     if leaked:
         raise SystemExit(f"error: {a.ckpt} was meta-trained on held-out task(s) {leaked}")
+    if not (Path(a.cifar_ckpt) / "config.json").is_file():
+        from metanas.meta.tnas_train import TrainConfig, train
+        from metanas.meta_dataset import MetaDataset
+
+        digits = MetaDataset.load(COLLECTION).task_ids()
+        print(f"meta-training the CIFAR-only prior -> {a.cifar_ckpt}", flush=True)
+        train(TrainConfig(space="nb201", exclude=digits), a.cifar_ckpt, progress=False,
+              resume=(Path(a.cifar_ckpt) / "training_state.json").is_file(),
+              command="python train_meta.py --space nb201 " + " ".join(
+                  f"--exclude-task {t}" for t in digits) + f" --out {a.cifar_ckpt}")
     variants = {"nodata": {"pretrained": a.ckpt, "use_dataset": False},
                 "cifar-prior": {"pretrained": a.cifar_ckpt},
                 "scratch": {"pretrained": None}}
