@@ -35,8 +35,6 @@ with the command), ``training_state.json``, ``last.safetensors``.
 
 from __future__ import annotations
 
-import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,7 +200,7 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = Fals
                     progress: bool = True, command: str | None = None) -> dict:
     """Meta-train (or resume) a BASE prior into ``out``; returns the training state."""
     from .. import spaces
-    from ..meta.reptile import reptile_step
+    from ..meta.reptile import new_loop_state, reptile_step, run_meta_loop
     from ..train import build_task
     from .supernet import supported_space
 
@@ -228,8 +226,7 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = Fals
     model = BayesSuperNet(model_cfg)
     gen = torch.Generator().manual_seed(int(cfg.seed))
     batches = [TaskBatches(d.x_train, d.y_train, t) for d, t in zip(train_data, train_ids)]
-    state: dict[str, Any] = {"iter": 0, "history": [], "best_iter": None, "best_val": None,
-                             "bad": 0, "wall_s": 0.0, "stopped_early": False, "done": False}
+    state: dict[str, Any] = {**new_loop_state(), "done": False}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE_NAME
@@ -246,48 +243,31 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = Fals
 
     loss_fn = _loss_fn(elbo)
     best_path = out / "best.safetensors"
-    bar = None
-    if progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=cfg.iters, initial=min(state["iter"], cfg.iters),
-                   desc=f"meta-train base/{space.name}", file=sys.stderr, dynamic_ncols=True)
-    t_start = time.perf_counter() - float(state["wall_s"])
-    while state["iter"] < cfg.iters and not state["stopped_early"]:
-        it = state["iter"] + 1
-        lam = cfg.outer_lr + (cfg.outer_lr_final - cfg.outer_lr) * (it - 1) / max(1, cfg.iters - 1)
+    def step(it: int, lam: float):
         idx = torch.randperm(len(batches), generator=gen)[:cfg.tasks_per_iter].tolist()
         model.sync_prior()  # the KL's prior is W during every inner loop
         st = reptile_step(model, loss_fn, [batches[i] for i in idx],
                           inner_steps=cfg.inner_steps, inner_lr=cfg.inner_lr, outer_lr=lam,
                           inner_optimizer="adam", generator=gen, buffers="keep")
         model.sync_prior()
-        entry = {"iter": it, "loss_first": st.loss_first, "loss_last": st.loss_last,
-                 "update_norm": st.update_norm, "outer_lr": lam}
-        state["iter"] = it
-        if val_data and (it % cfg.val_every == 0 or it == cfg.iters):
-            v = validate(model, val_data, ckpt, cfg.val_steps, cfg.seed + 10_000)
-            entry["val"] = v
-            if state["best_val"] is None or v < state["best_val"]:
-                state.update(best_val=v, best_iter=it, bad=0)
-                save_weights(model, best_path, it)
-            else:
-                state["bad"] += 1
-                if cfg.patience and state["bad"] >= cfg.patience:
-                    state["stopped_early"] = True
-        state["history"].append(entry)
-        state["wall_s"] = time.perf_counter() - t_start
-        if bar is not None:
-            bar.update(1)
-            post = {"loss": f"{st.loss_last:.3f}"}
-            if state["best_val"] is not None:
-                post["best_val_ce"] = f"{state['best_val']:.3f}"
-            bar.set_postfix(post)
-        if it % cfg.save_every == 0:
-            save_state()
-    if bar is not None:
-        bar.close()
-    state["wall_s"] = time.perf_counter() - t_start
+        return st
+
+    def postfix(st, state: dict) -> dict:
+        post = {"loss": f"{st.loss_last:.3f}"}
+        if state["best_val"] is not None:
+            post["best_val_ce"] = f"{state['best_val']:.3f}"
+        return post
+
+    run_meta_loop(state, step, iters=cfg.iters, outer_lr=cfg.outer_lr,
+                  outer_lr_final=cfg.outer_lr_final,
+                  validate=(lambda: validate(model, val_data, ckpt, cfg.val_steps,
+                                             cfg.seed + 10_000)) if val_data else None,
+                  val_every=cfg.val_every, patience=cfg.patience or None,
+                  on_best=lambda it, v: save_weights(model, best_path, it),
+                  save_every=cfg.save_every, save_state=save_state,
+                  progress_desc=f"meta-train base/{space.name}" if progress else None,
+                  postfix=postfix)
     save_weights(model, out / "last.safetensors", state["iter"])
     if best_path.exists():
         load_weights(model, best_path)

@@ -22,13 +22,16 @@ Randomness only through the ``torch.Generator`` passed in (handed to ``loss_fn``
 from __future__ import annotations
 
 import math
+import sys
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["LossFn", "ReptileStats", "reptile_step", "MetaTrainResult", "meta_train"]
+__all__ = ["LossFn", "ReptileStats", "reptile_step", "MetaTrainResult", "meta_train",
+           "new_loop_state", "run_meta_loop"]
 
 LossFn = Callable[[nn.Module, Any, "torch.Generator | None"], Tensor]
 
@@ -177,9 +180,8 @@ def meta_train(model: nn.Module, loss_fn: LossFn,
         restore_best: load the best validated weights back at the end.
     """
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
-    res = MetaTrainResult()
     best_state: dict[str, Tensor] | None = None
-    bad = 0
+    state = new_loop_state()
 
     def validate() -> float:
         if val_fn is not None:
@@ -189,32 +191,94 @@ def meta_train(model: nn.Module, loss_fn: LossFn,
                 vals = [float(loss_fn(model, t, None)) for t in val_tasks]
         return sum(vals) / len(vals)
 
-    for it in range(1, n_iters + 1):
-        eps = outer_lr if outer_lr_final is None else \
-            outer_lr + (outer_lr_final - outer_lr) * (it - 1) / max(1, n_iters - 1)
-        stats = reptile_step(model, loss_fn, task_sampler(gen), inner_steps=inner_steps,
-                             inner_lr=inner_lr, outer_lr=eps, inner_optimizer=inner_optimizer,
-                             generator=gen, buffers=buffers, grad_clip=grad_clip)
-        entry = {"iter": it, "loss_first": stats.loss_first, "loss_last": stats.loss_last,
-                 "update_norm": stats.update_norm, "outer_lr": eps}
-        stop = False
-        if val_tasks and (it % val_every == 0 or it == n_iters):
-            v = validate()
-            entry["val"] = v
-            if res.best_val is None or v < res.best_val:
-                res.best_val, res.best_iter, bad = v, it, 0
-                best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
-                if checkpoint is not None:
-                    checkpoint(model, it, v)
-            else:
-                bad += 1
-                if patience is not None and bad >= patience:
-                    stop = res.stopped_early = True
-        res.history.append(entry)
-        if callback is not None:
-            callback(entry)
-        if stop:
-            break
+    def step(it: int, eps: float) -> ReptileStats:
+        return reptile_step(model, loss_fn, task_sampler(gen), inner_steps=inner_steps,
+                            inner_lr=inner_lr, outer_lr=eps, inner_optimizer=inner_optimizer,
+                            generator=gen, buffers=buffers, grad_clip=grad_clip)
+
+    def on_best(it: int, v: float) -> None:
+        nonlocal best_state
+        best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
+        if checkpoint is not None:
+            checkpoint(model, it, v)
+
+    run_meta_loop(state, step, iters=n_iters, outer_lr=outer_lr, outer_lr_final=outer_lr_final,
+                  validate=validate if val_tasks else None, val_every=val_every,
+                  patience=patience, on_best=on_best, callback=callback)
     if restore_best and best_state is not None:
         model.load_state_dict(best_state)
-    return res
+    return MetaTrainResult(state["history"], state["best_iter"], state["best_val"],
+                           state["stopped_early"])
+
+
+def new_loop_state() -> dict[str, Any]:
+    """The JSON-ready state ``run_meta_loop`` advances (save it to resume)."""
+    return {"iter": 0, "history": [], "best_iter": None, "best_val": None, "bad": 0,
+            "wall_s": 0.0, "stopped_early": False}
+
+
+def run_meta_loop(state: dict[str, Any], step: Callable[[int, float], ReptileStats], *,
+                  iters: int, outer_lr: float, outer_lr_final: float | None = None,
+                  validate: Callable[[], "float | dict"] | None = None, val_every: int = 50,
+                  patience: int | None = None,
+                  on_best: Callable[[int, float], None] | None = None,
+                  save_every: int = 0, save_state: Callable[[], None] | None = None,
+                  progress_desc: str | None = None,
+                  postfix: Callable[[ReptileStats, dict], dict] | None = None,
+                  callback: Callable[[dict], None] | None = None) -> None:
+    """The resumable Reptile outer loop shared by every meta-trainer (in place on ``state``,
+    ``new_loop_state()`` or a saved one): from ``state["iter"] + 1`` to ``iters``,
+
+    * ``step(it, eps)`` does one outer step (``reptile_step``) at the outer rate ``eps``
+      (constant ``outer_lr``, or linear from ``outer_lr`` to ``outer_lr_final``);
+    * every ``val_every`` iterations and at ``iters``, ``validate()`` (lower is better; a float
+      or a dict with ``"val"``, merged into the history entry and kept as
+      ``state["best_metrics"]`` when that key exists) decides the best iteration:
+      ``on_best(it, val)`` on improvement, else after ``patience`` bad validations
+      (``None``: never) the loop stops early;
+    * one history entry per iteration, ``state["wall_s"]`` accumulates across resumes,
+      ``save_state()`` every ``save_every`` iterations, a tqdm bar when ``progress_desc``
+      (``postfix(stats, state)`` its postfix), ``callback(entry)`` after each iteration.
+    """
+    bar = None
+    if progress_desc is not None:
+        from tqdm import tqdm
+
+        bar = tqdm(total=iters, initial=min(state["iter"], iters), desc=progress_desc,
+                   file=sys.stderr, dynamic_ncols=True)
+    t_start = time.perf_counter() - float(state["wall_s"])
+    while state["iter"] < iters and not state["stopped_early"]:
+        it = state["iter"] + 1
+        eps = outer_lr if outer_lr_final is None else \
+            outer_lr + (outer_lr_final - outer_lr) * (it - 1) / max(1, iters - 1)
+        stats = step(it, eps)
+        entry = {"iter": it, "loss_first": stats.loss_first, "loss_last": stats.loss_last,
+                 "update_norm": stats.update_norm, "outer_lr": eps}
+        state["iter"] = it
+        if validate is not None and (it % val_every == 0 or it == iters):
+            out = validate()
+            v = float(out["val"]) if isinstance(out, dict) else float(out)
+            entry.update(out if isinstance(out, dict) else {"val": v})
+            if state["best_val"] is None or v < state["best_val"]:
+                state.update(best_val=v, best_iter=it, bad=0)
+                if "best_metrics" in state:
+                    state["best_metrics"] = out
+                if on_best is not None:
+                    on_best(it, v)
+            else:
+                state["bad"] += 1
+                if patience is not None and state["bad"] >= patience:
+                    state["stopped_early"] = True
+        state["history"].append(entry)
+        state["wall_s"] = time.perf_counter() - t_start
+        if bar is not None:
+            bar.update(1)
+            if postfix is not None:
+                bar.set_postfix(postfix(stats, state))
+        if callback is not None:
+            callback(entry)
+        if save_every and save_state is not None and it % save_every == 0:
+            save_state()
+    if bar is not None:
+        bar.close()
+    state["wall_s"] = time.perf_counter() - t_start

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -300,7 +299,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     """Meta-train (or resume) and write the checkpoint folder ``out``; returns the final
     training state (``best_iter``, ``best_val``, history, wall time...)."""
     from .. import spaces
-    from ..meta.reptile import reptile_step
+    from ..meta.reptile import new_loop_state, reptile_step, run_meta_loop
     from ..meta_dataset import MetaDataset
 
     if cfg.method not in METHODS:
@@ -343,9 +342,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     torch.manual_seed(cfg.seed)
     model = _build_model(cfg, feat_dim)
     gen = torch.Generator().manual_seed(cfg.seed)
-    state: dict[str, Any] = {"iter": 0, "history": [], "best_iter": None, "best_val": None,
-                             "best_metrics": None, "bad": 0, "wall_s": 0.0, "stopped_early": False,
-                             "done": False}
+    state: dict[str, Any] = {**new_loop_state(), "best_metrics": None, "done": False}
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE_NAME
     if resume and state_path.exists():
@@ -384,45 +381,25 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
         tmp = _build_model(cfg, feat_dim)
         tmp.load_state_dict(load_file(str(out / "model.safetensors")))
         save_weights(tmp, best_path, int(state["best_iter"]))
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    def step(it: int, eps: float):
+        return reptile_step(model, batch_nll, sample(gen), inner_steps=cfg.inner_steps,
+                            inner_lr=cfg.inner_lr, outer_lr=eps, generator=gen,
+                            buffers="keep")  # the only buffers: constant constraint bounds
 
-        bar = tqdm(total=cfg.iters, initial=min(state["iter"], cfg.iters),
-                   desc=f"meta-train tnas/{space.name}", file=sys.stderr, dynamic_ncols=True)
-    t_start = time.perf_counter() - float(state["wall_s"])
-    while state["iter"] < cfg.iters and not state["stopped_early"]:
-        it = state["iter"] + 1
-        eps = cfg.outer_lr + (cfg.outer_lr_final - cfg.outer_lr) * (it - 1) / max(1, cfg.iters - 1)
-        st = reptile_step(model, batch_nll, sample(gen), inner_steps=cfg.inner_steps,
-                          inner_lr=cfg.inner_lr, outer_lr=eps, generator=gen,
-                          buffers="keep")  # the only buffers: constant constraint bounds
-        entry = {"iter": it, "loss_first": st.loss_first, "loss_last": st.loss_last,
-                 "update_norm": st.update_norm}
-        state["iter"] = it
-        if val_sets and (it % cfg.val_every == 0 or it == cfg.iters):
-            v = validate(model, val_sets, cfg)
-            entry.update(v)
-            if state["best_val"] is None or v["val"] < state["best_val"]:
-                state.update(best_val=v["val"], best_iter=it, best_metrics=v, bad=0)
-                save_weights(model, best_path, it)
-            else:
-                state["bad"] += 1
-                if cfg.patience and state["bad"] >= cfg.patience:
-                    state["stopped_early"] = True
-        state["history"].append(entry)
-        state["wall_s"] = time.perf_counter() - t_start
-        if bar is not None:
-            bar.update(1)
-            post = {"nll": f"{st.loss_last:.3f}"}
-            if state["best_metrics"]:
-                post["best_rho"] = f"{state['best_metrics']['spearman']:.3f}"
-            bar.set_postfix(post)
-        if it % cfg.save_every == 0:
-            save_state()
-    if bar is not None:
-        bar.close()
-    state["wall_s"] = time.perf_counter() - t_start
+    def postfix(st, state: dict) -> dict:
+        post = {"nll": f"{st.loss_last:.3f}"}
+        if state["best_metrics"]:
+            post["best_rho"] = f"{state['best_metrics']['spearman']:.3f}"
+        return post
+
+    run_meta_loop(state, step, iters=cfg.iters, outer_lr=cfg.outer_lr,
+                  outer_lr_final=cfg.outer_lr_final,
+                  validate=(lambda: validate(model, val_sets, cfg)) if val_sets else None,
+                  val_every=cfg.val_every, patience=cfg.patience or None,
+                  on_best=lambda it, v: save_weights(model, best_path, it),
+                  save_every=cfg.save_every, save_state=save_state,
+                  progress_desc=f"meta-train tnas/{space.name}" if progress else None,
+                  postfix=postfix)
     save_weights(model, out / "last.safetensors", state["iter"])  # for --resume
     # final: best validated weights (or the last ones without validation)
     if best_path.exists():
