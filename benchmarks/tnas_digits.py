@@ -19,6 +19,12 @@ task's measured cells):
   use, ~3 min, the same as ``train_meta.py --space nb201`` before the digits collection
   existed): the meta-learned prior is from unlike tasks, adaptation must recover;
 * ``tnas[scratch]``: same model, no meta-training;
+* ``tnas[logei]``: the shipped checkpoint with log-EI (the acquisition before UCB became
+  TNAS's default);
+* ``tnas[noadapt]`` / ``tnas[cifar-prior-noadapt]``: the shipped / CIFAR-only checkpoint
+  without test-time adaptation (the GP is only conditioned on the observations): what
+  adaptation buys when the prior is right / wrong;
+* ``tnas[adapt-holdout]``: adaptation only under the held-out guard (from 8 observations);
 * ``rs``, ``rea``, ``gp-bo``.
 
 Writes ``tnas_digits_<task>.json`` + ``.png`` per task and ``tnas_digits_summary.json``
@@ -57,13 +63,32 @@ def held_out_tasks(n: int) -> list[str]:
     return ids
 
 
+def cifar_prior_checkpoint(path: str | Path) -> Path:
+    """The CIFAR-only prior (NB201 + MetaD2A, no digits task) in ``path``, meta-trained there
+    on first use (~3-5 min; resumable)."""
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        from metanas.meta.tnas_train import TrainConfig, train
+        from metanas.meta_dataset import MetaDataset
+
+        digits = MetaDataset.load(COLLECTION).task_ids()
+        print(f"meta-training the CIFAR-only prior -> {path}", flush=True)
+        train(TrainConfig(space="nb201", exclude=digits), path, progress=False,
+              resume=(path / "training_state.json").is_file(),
+              command="python train_meta.py --space nb201 " + " ".join(
+                  f"--exclude-task {t}" for t in digits) + f" --out {path}")
+    return path
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--held-out", type=int, default=5)
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--budget", type=int, default=50)
     p.add_argument("--methods", default="tnas,rs,rea,gp-bo")
-    p.add_argument("--variants", default="nodata,cifar-prior,scratch")
+    p.add_argument("--variants",
+                   default="nodata,cifar-prior,scratch,logei,noadapt,cifar-prior-noadapt,"
+                           "adapt-holdout")
     p.add_argument("--ckpt", default=str(ROOT / "pretrained" / "tnas-nb201"))
     p.add_argument("--cifar-ckpt", default=str(DEFAULT_OUT / "tnas_digits_ckpt" / "no_digits"))
     p.add_argument("--out", default=str(DEFAULT_OUT))
@@ -79,20 +104,19 @@ def main(argv=None) -> int:
     leaked = sorted(set(tasks) & set(card.get("training_tasks", [])))
     if leaked:
         raise SystemExit(f"error: {a.ckpt} was meta-trained on held-out task(s) {leaked}")
-    if not (Path(a.cifar_ckpt) / "config.json").is_file():
-        from metanas.meta.tnas_train import TrainConfig, train
-        from metanas.meta_dataset import MetaDataset
-
-        digits = MetaDataset.load(COLLECTION).task_ids()
-        print(f"meta-training the CIFAR-only prior -> {a.cifar_ckpt}", flush=True)
-        train(TrainConfig(space="nb201", exclude=digits), a.cifar_ckpt, progress=False,
-              resume=(Path(a.cifar_ckpt) / "training_state.json").is_file(),
-              command="python train_meta.py --space nb201 " + " ".join(
-                  f"--exclude-task {t}" for t in digits) + f" --out {a.cifar_ckpt}")
+    cifar_prior_checkpoint(a.cifar_ckpt)
     variants = {"nodata": {"pretrained": a.ckpt, "use_dataset": False},
                 "cifar-prior": {"pretrained": a.cifar_ckpt},
-                "scratch": {"pretrained": None}}
+                "scratch": {"pretrained": None},
+                "logei": {"pretrained": a.ckpt, "acquisition": "logei"},
+                "noadapt": {"pretrained": a.ckpt, "adapt": False},
+                "cifar-prior-noadapt": {"pretrained": a.cifar_ckpt, "adapt": False},
+                "adapt-holdout": {"pretrained": a.ckpt, "adapt_guard": "holdout"}}
     chosen = [v for v in a.variants.split(",") if v]
+    unknown = [v for v in chosen if v not in variants]
+    if unknown:
+        raise SystemExit(f"error: unknown variant {unknown[0]!r}; choose from "
+                         f"{', '.join(variants)}")
     summary: dict = {"tasks": {}, "held_out": tasks, "seeds": a.seeds, "budget": a.budget,
                      "ckpt": a.ckpt, "cifar_ckpt": a.cifar_ckpt,
                      "command": "python benchmarks/tnas_digits.py " + " ".join(

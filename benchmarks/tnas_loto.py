@@ -10,14 +10,20 @@ For every target task:
 2. run ``metanas.harness`` (budget, seeds) for ``tnas`` (with that checkpoint) and the
    baselines (``rs``, ``rea``, ``gp-bo``), plus the ablations (separate harness outputs, merged
    as ``tnas[<variant>]``): ``scratch`` (same model, no meta-training), ``noadapt`` (no
-   test-time adaptation), ``nodata`` (no dataset encoder), ``every1`` (re-adapt at every step,
-   the strategy default, when ``--tnas-kw`` sets ``adapt_every``);
+   test-time adaptation), ``nodata`` (no dataset encoder), ``logei`` (log-EI instead of the
+   default UCB), ``transfer-mean`` (the meta-trained prediction as the GP's prior mean),
+   ``adapt-holdout`` (test-time adaptation only under the held-out guard, from 8 observations),
+   ``every1`` (re-adapt at every step, the strategy default, when ``--tnas-kw`` sets
+   ``adapt_every``);
 3. write ``<out>/tnas_loto_<task>.json`` (harness results, all methods) + ``.png`` and the
    summary ``<out>/tnas_loto_summary.json``: per task and method the mean top fraction (share
    of the space strictly better than the best find) at 20 and 100 evaluations, best@20/50/100,
    and the checks ``tnas top_fraction@20 <= 0.5%`` and ``tnas best@100 >= rea best@100``.
 
-Everything is resumable (harness run checkpoints under ``<out>/tnas_loto_<task>*.runs/``).
+Everything is resumable (harness run checkpoints under ``<out>/tnas_loto_<task>*.runs/``);
+runs and results made with other weights (a re-trained checkpoint) are never reused or merged:
+the SHA-1 of the checkpoint's weights is in the run file names and in the JSON. ``nodata``
+equals ``tnas`` by construction on tasks without image samples (every TransNAS / NB201 task).
 Example (what produced the shipped results; see the summary's ``command``)::
 
     python benchmarks/tnas_loto.py --space transnas_micro --seeds 10 --budget 100
@@ -41,6 +47,10 @@ ABLATIONS = {
     "noadapt": {"adapt": False},
     "nodata": {"use_dataset": False},
     "every1": {"adapt_every": 1},  # the strategy's default: re-adapt at every step
+    "logei": {"acquisition": "logei"},  # the acquisition before UCB became the default
+    "transfer-mean": {"transfer_mean": True},
+    # adapt only once a held-out check exists (8 observations), not from 3 with the LOO guard
+    "adapt-holdout": {"adapt_guard": "holdout"},
 }
 TARGETS = {
     "transnas_micro": ["transnas_micro/class_object", "transnas_micro/class_scene",
@@ -74,24 +84,38 @@ def loto_checkpoint(space: str, task: str, out: Path, iters: int, log) -> tuple[
     return d, float(st["wall_s"])
 
 
+def checkpoint_fingerprint(ckpt: Path) -> str:
+    """First 12 hex digits of the SHA-1 of the checkpoint's ``model.safetensors``."""
+    import hashlib
+
+    return hashlib.sha1((Path(ckpt) / "model.safetensors").read_bytes()).hexdigest()[:12]
+
+
 def run_task(space: str, task: str, args, out: Path, log) -> dict:
     from metanas.harness import HarnessConfig, plot_results, run_harness
 
     ckpt, wall = loto_checkpoint(space, task, out, args.iters, log)
+    fp = checkpoint_fingerprint(ckpt)
     seeds = list(range(args.seeds))
     base = out / f"tnas_loto_{safe(task)}"
     tnas_kw = {"pretrained": str(ckpt), **args.tnas_kw}
     merged = None
     previous = {}
     if base.with_suffix(".json").exists():  # keep results of earlier invocations (resumable)
-        previous = json.loads(base.with_suffix(".json").read_text()).get("results", {})
+        old = json.loads(base.with_suffix(".json").read_text())
+        if old.get("tnas_checkpoint_sha1") == fp:  # ... made with these very weights
+            previous = old.get("results", {})
+        else:
+            log(f"{task}: {base.with_suffix('.json').name} was made with other weights; "
+                "its results are not merged")
     groups = [("main", [m for m in args.methods], seeds)]
     if task in args.ablation_tasks or "all" in args.ablation_tasks:
         for ab in args.ablations:
             groups.append((ab, ["tnas"], list(range(args.ablation_seeds))))
     for name, methods, sds in groups:
         kw = {"tnas": {**tnas_kw, **(ABLATIONS[name] if name in ABLATIONS else {})}}
-        output = base.with_name(base.name + ("" if name == "main" else f".{name}") + ".part.json")
+        output = base.with_name(base.name + ("" if name == "main" else f".{name}")
+                                + f".{fp}.part.json")  # runs of other weights are not reused
         t0 = time.perf_counter()
         cfg = HarnessConfig(space=space, task=task, methods=methods, seeds=sds,
                             budget=args.budget, method_kwargs=kw)
@@ -106,6 +130,7 @@ def run_task(space: str, task: str, args, out: Path, log) -> dict:
             merged["results"][key] = r
         merged["tnas_checkpoint"] = str(ckpt.relative_to(ROOT) if ckpt.is_relative_to(ROOT)
                                         else ckpt)
+        merged["tnas_checkpoint_sha1"] = fp
         merged["meta_train_wall_s"] = wall
         (base.with_suffix(".json")).write_text(json.dumps(merged))
         plot_results(merged, base.with_suffix(".png"),
@@ -132,7 +157,8 @@ def task_summary(res: dict) -> dict:
     if "best@100" in t and "best@100" in rea:
         checks["tnas_best@100>=rea_best@100"] = bool(t["best@100"] >= rea["best@100"])
     return {"methods": rows, "checks": checks, "meta_train_wall_s": res.get("meta_train_wall_s"),
-            "tnas_checkpoint": res.get("tnas_checkpoint")}
+            "tnas_checkpoint": res.get("tnas_checkpoint"),
+            "tnas_checkpoint_sha1": res.get("tnas_checkpoint_sha1")}
 
 
 def main(argv=None) -> int:
@@ -153,6 +179,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(DEFAULT_OUT))
     a = p.parse_args(argv)
     import torch
+
+    from metanas.io import atomic_write_json
 
     torch.set_num_threads(1)
     a.tnas_kw = json.loads(a.tnas_kw)
@@ -175,19 +203,27 @@ def main(argv=None) -> int:
     if cmd not in summary["commands"]:
         summary["commands"].append(cmd)
     summary.pop("command", None)
-    summary.setdefault("settings", {})[cmd] = {"seeds": a.seeds, "budget": a.budget, "meta_train_iters": a.iters,
-                           "methods": a.methods, "tnas_kwargs": a.tnas_kw, "ablations": a.ablations,
-                           "ablation_tasks": a.ablation_tasks,
-                           "ablation_seeds": a.ablation_seeds}
+    summary.setdefault("settings", {})[cmd] = {
+        "seeds": a.seeds, "budget": a.budget, "meta_train_iters": a.iters, "methods": a.methods,
+        "tnas_kwargs": a.tnas_kw, "ablations": a.ablations, "ablation_tasks": a.ablation_tasks,
+        "ablation_seeds": a.ablation_seeds}
     for space in [s for s in a.space.split(",") if s]:
         for task in TARGETS[space]:
             if only and task not in only:
                 continue
             res = run_task(space, task, a, out, log)
+            if summary_path.exists():  # another invocation may have updated tasks meanwhile:
+                on_disk = json.loads(summary_path.read_text())  # the file is the newest
+                summary["tasks"].update(on_disk.get("tasks", {}))
+                for c in on_disk.get("commands", []):
+                    if c not in summary["commands"]:
+                        summary["commands"].append(c)
+                for c, v in on_disk.get("settings", {}).items():
+                    summary["settings"].setdefault(c, v)
             summary["tasks"][task] = {"space": space, **task_summary(res)}
             ch = [v for t in summary["tasks"].values() for v in t["checks"].values()]
             summary["all_checks_pass"] = bool(ch) and all(ch)
-            summary_path.write_text(json.dumps(summary, indent=1))
+            atomic_write_json(summary_path, summary, indent=1)
             log(f"{task}: " + json.dumps({m: {k: round(v, 4) for k, v in r.items()
                                                if k in ("top_fraction@20", "top_fraction@100",
                                                         "best@100")}

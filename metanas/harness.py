@@ -10,8 +10,9 @@ Writes the results JSON::
      "optimum": {...}}
 
 and a PNG of best-so-far vs evaluations (mean +- standard error over seeds). Every run
-checkpoints after each evaluation under ``<output stem>.runs/``, so an interrupted harness
-resumes where it stopped.
+checkpoints after each evaluation under ``<output stem>.runs/`` (one file per method, seed and
+method keyword arguments), so an interrupted harness resumes where it stopped. A changed
+strategy *default* is not detected: rerun with a fresh output (``adapt.py --fresh``).
 """
 
 from __future__ import annotations
@@ -156,8 +157,8 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
     }
     results["optimum"] = optimum_info(bench)
 
-    def ckpt(m, s):
-        return str(run_dir / f"{m}-seed{s}.json")
+    def ckpt(m, s):  # method kwargs in the name: a run with other settings is not reused
+        return str(run_dir / f"{m}{_kwargs_tag(cfg.method_kwargs.get(m))}-seed{s}.json")
 
     done: dict[tuple[str, int], dict] = {}
     todo = []
@@ -209,6 +210,17 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
                 m, s = futs[fut]
                 finish(m, s, fut.result())
     return _write(results, done, cfg, bench, output)
+
+
+def _kwargs_tag(kwargs: dict | None) -> str:
+    """``""`` without method kwargs, else ``"-<8 hex digits of their JSON>"``."""
+    if not kwargs:
+        return ""
+    import hashlib
+    import json
+
+    text = json.dumps(kwargs, sort_keys=True, default=str)
+    return "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
 def _as_completed(futs):

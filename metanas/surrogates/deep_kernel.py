@@ -73,8 +73,9 @@ from ..encoders import (CellArchEncoder, DAGEncoder, DAGEncoderConfig, DatasetEn
                         DatasetEncoderConfig)
 from ..meta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-__all__ = ["DeepKernelConfig", "DeepKernelGP", "GPTask", "FitResult", "neg_mll", "gp_task_loss",
-           "fit", "loo_log_predictive", "holdout_log_predictive", "CheckpointError"]
+__all__ = ["DeepKernelConfig", "DeepKernelGP", "GPTask", "TablePriorMean", "FitResult",
+           "neg_mll", "gp_task_loss", "fit", "loo_log_predictive", "holdout_log_predictive",
+           "CheckpointError"]
 
 MIN_NOISE = 1e-4
 CHECKPOINT_KIND = "DeepKernelGP"
@@ -151,6 +152,37 @@ class GPTask(NamedTuple):
     mask: Tensor | None = None
 
 
+class TablePriorMean(nn.Module):
+    """Architecture-indexed prior mean ``m(x) = weight * values[index(x)]`` over a whole cell
+    space (``index``: radix index of the op tuple, ``n_ops ** n_edges`` entries).
+
+    TNAS uses it as the *transfer mean*: ``values`` are the meta-trained surrogate's
+    predictions for every cell (standardised over the space) and ``weight`` is re-estimated
+    on the target's observations at every step, so the prior keeps shaping the posterior
+    away from the observations as far as the target agrees with it (``weight -> 0``: a
+    constant mean again). ``values`` and ``weight`` are non-persistent buffers.
+    """
+
+    def __init__(self, values: Tensor, n_ops: int, n_edges: int, weight: float = 0.0) -> None:
+        super().__init__()
+        values = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+        if values.numel() != n_ops ** n_edges:
+            raise ValueError(f"values must have n_ops ** n_edges = {n_ops ** n_edges} "
+                             f"entries, got {values.numel()}")
+        self.register_buffer("values", values, persistent=False)
+        self.register_buffer("radix", n_ops ** torch.arange(n_edges - 1, -1, -1),
+                             persistent=False)
+        self.register_buffer("weight", torch.tensor(float(weight), dtype=torch.float64),
+                             persistent=False)
+
+    def lookup(self, X: Tensor) -> Tensor:
+        """``values`` at ``X [..., n_edges]`` -> ``[...]``."""
+        return self.values[X.round().long() @ self.radix]
+
+    def forward(self, X: Tensor) -> Tensor:
+        return self.weight * self.lookup(X)
+
+
 def _mlp(d_in: int, hidden: Sequence[int], d_out: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for h in hidden:
@@ -194,6 +226,10 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         feature_extractor: ``[B, A + Dd] -> [B, feat_dim]`` (default MLP ``mlp_hidden``).
         mean_module, covar_module, likelihood: GP parts (defaults: constant mean,
             ``default_covar_module``, ``default_likelihood``), kept in float64.
+        prior_mean: optional module ``X [..., n_edges] -> [...]`` (standardised units) added
+            to ``mean_module`` - a mean that depends on the architecture itself rather than
+            on the learned features, e.g. ``TablePriorMean`` (TNAS's transfer mean). Not
+            part of the checkpoint (its tensors are non-persistent buffers).
         train_X, train_Y, samples, mask: optional task to condition on (``set_task``).
 
     Shapes: ``X`` is ``[..., n, n_edges]`` op indices as floats (see module docstring);
@@ -211,6 +247,7 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
                  mean_module: nn.Module | None = None,
                  covar_module: nn.Module | None = None,
                  likelihood: GaussianLikelihood | None = None,
+                 prior_mean: nn.Module | None = None,
                  train_X: Tensor | None = None, train_Y: Tensor | None = None,
                  samples: Tensor | None = None, mask: Tensor | None = None) -> None:
         from .. import spaces
@@ -230,6 +267,7 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
             getattr(self, name).to(enc_dtype)
         self.mean_module = (mean_module or ConstantMean()).double()
         self.covar_module = (covar_module or default_covar_module(config)).double()
+        self.prior_mean = prior_mean
         self.register_buffer("y_mean", torch.zeros((), dtype=torch.float64), persistent=False)
         self.register_buffer("y_std", torch.ones((), dtype=torch.float64), persistent=False)
         self._samples: Tensor | None = None
@@ -320,9 +358,16 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         h = self.feature_extractor(torch.cat([a, d.expand(a.size(0), -1)], dim=-1))
         return h.to(self._gp_dtype())[inv].reshape(*lead, -1)
 
+    def mean(self, X: Tensor, z: Tensor) -> Tensor:
+        """Prior mean at inputs ``X [..., n_edges]`` with features ``z [..., feat_dim]``."""
+        m = self.mean_module(z)
+        if self.prior_mean is not None:
+            m = m + self.prior_mean(X).to(m)
+        return m
+
     def forward(self, X: Tensor) -> MultivariateNormal:
         z = self.features(X)
-        return MultivariateNormal(self.mean_module(z), self.covar_module(z))
+        return MultivariateNormal(self.mean(X, z), self.covar_module(z))
 
     def _apply(self, fn, *args, **kwargs):
         """``nn.Module._apply`` that keeps the encoders' dtype (device moves still apply), so
@@ -397,10 +442,10 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         K = self.covar_module(ztr).to_dense()
         K = K + self.likelihood.noise.reshape(-1)[0] * torch.eye(n, dtype=K.dtype)
         L = psd_safe_cholesky(K)
-        r = (self.train_targets - self.mean_module(ztr)).unsqueeze(-1)
+        r = (self.train_targets - self.mean(Xtr, ztr)).unsqueeze(-1)
         alpha = torch.cholesky_solve(r, L)
         Kcx = self.covar_module(zc, ztr).to_dense()  # [N, n]
-        mean = self.mean_module(zc) + (Kcx @ alpha).squeeze(-1)
+        mean = self.mean(Xc, zc) + (Kcx @ alpha).squeeze(-1)
         v = torch.linalg.solve_triangular(L, Kcx.transpose(-1, -2), upper=False)  # [n, N]
         var = self.covar_module(zc, diag=True) - v.pow(2).sum(0)
         return mean, var.clamp_min(1e-12)
@@ -634,7 +679,9 @@ def fit(model: DeepKernelGP, X: Tensor | Sequence, y: Tensor | Sequence,
        ``patience`` stops the run). Then the weights are reset to ``w_meta`` and adapted on
        *all* observations for ``k`` steps. The held-out points never influence the features
        they are scored with, unlike the marginal likelihood or a LOO score.
-    3. ``guard="loo"`` (the fallback below ``min_holdout_points``): keep the step with the
+       Asked for explicitly (``guard="holdout"``), below ``min_holdout_points`` observations
+       nothing is adapted (there is no honest check yet).
+    3. ``guard="loo"`` (``"auto"``'s fallback below ``min_holdout_points``): keep the step with the
        best closed-form leave-one-out log predictive density on all observations (cheap,
        catches noise collapse of the GP hyper-parameters, but optimistic about the feature
        learning, since every point shaped the features it is scored with). ``"none"``: just
@@ -656,6 +703,10 @@ def fit(model: DeepKernelGP, X: Tensor | Sequence, y: Tensor | Sequence,
         return FitResult("none", [], 0, [], 0, False)
     if guard == "auto":
         guard = "holdout" if n >= min_holdout_points else "loo"
+    if guard == "holdout" and n < min_holdout_points:  # no honest check yet: do not adapt
+        model.set_task(X, y, dataset_samples, dataset_mask)
+        model.eval()
+        return FitResult("none", [], 0, [], 0, False)
     anchor = [p.detach().clone() for p in params]
     scores: list[float] = []
     stopped = False

@@ -118,6 +118,39 @@ def test_top_k_initial_design_uses_surrogate_ranking(tiny_ckpt):
     assert rnd != first
 
 
+def test_default_acquisition_is_ucb():
+    assert make(0).acquisition == "ucb"
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_transfer_mean_follows_agreement_with_the_prior(tiny_ckpt, sign):
+    """The transfer mean's weight is positive when the target agrees with the meta-trained
+    prediction and exactly 0 (a constant mean: plain TNAS) when the target contradicts it."""
+    import torch
+
+    st = make(0, pretrained=tiny_ckpt, transfer_mean=True, adapt=False)
+    st.prior_ranking()
+    prior = st._space_prior
+    assert prior is not None and prior.numel() == SPACE.size
+    assert abs(float(prior.mean())) < 1e-6 and abs(float(prior.std()) - 1) < 1e-2
+    rng = np.random.default_rng(0)
+    rows = rng.choice(SPACE.size, 12, replace=False)
+    archs = [SPACE.from_index(int(i)) for i in rows]
+    radix = SPACE.n_ops ** np.arange(SPACE.n_edges - 1, -1, -1)
+    vals = [sign * float(prior[int(np.asarray(a) @ radix)]) + 0.01 * rng.normal()
+            for a in archs]
+    st.tell(archs, vals)
+    model = st.fit_model()
+    w = float(model.prior_mean.weight)
+    assert (w > 0) if sign > 0 else (w == 0.0)
+    off = make(0, pretrained=tiny_ckpt, adapt=False)
+    off.tell(archs, vals)
+    assert off.fit_model().prior_mean is None
+    # the prior ranking itself is computed without the transfer mean
+    assert np.array_equal(off.prior_ranking(), st.prior_ranking())
+    assert torch.is_tensor(prior)
+
+
 def test_ablation_flags(tiny_ckpt):
     meta = make(0, pretrained=tiny_ckpt)
     scratch = make(0, pretrained=None)
@@ -129,6 +162,22 @@ def test_ablation_flags(tiny_ckpt):
     st = make(0, pretrained=tiny_ckpt, adapt=False)
     run_search(st, ev, budget=7, seed=0)
     assert st.last_step["adapted"] is False and st.last_step["guard"] == "none"
+    # the held-out guard: no adaptation below 8 observations, held-out early stopping from 8
+    hold = make(0, pretrained=tiny_ckpt, adapt_guard="holdout")
+    seen = []
+    fit_model = hold.fit_model
+
+    def recording():
+        out = fit_model()
+        seen.append((hold.last_step["n_obs"], hold.last_step["guard"]))
+        return out
+
+    hold.fit_model = recording
+    run_search(hold, LinearToy(), budget=10, seed=0)
+    assert seen and all((g == "none") == (n < 8) for n, g in seen), seen
+    assert any(n >= 8 for n, _ in seen), seen
+    with pytest.raises(ValueError, match="adapt_guard"):
+        make(0, pretrained=tiny_ckpt, adapt_guard="cv")
     samples = torch.randn(2, 3, FEAT)
     assert make(0, pretrained=tiny_ckpt, dataset_samples=samples)._samples is None  # lazy
     with_data = make(0, pretrained=tiny_ckpt, dataset_samples=samples)

@@ -13,8 +13,8 @@ from metanas import spaces
 from metanas.encoders import DAGEncoderConfig, DatasetEncoderConfig
 from metanas.meta import reptile_step
 from metanas.surrogates.deep_kernel import (CheckpointError, DeepKernelConfig, DeepKernelGP,
-                                            GPTask, fit, gp_task_loss, loo_log_predictive,
-                                            neg_mll)
+                                            GPTask, TablePriorMean, fit, gp_task_loss,
+                                            loo_log_predictive, neg_mll)
 
 SPACE = "transnas_micro"
 W = torch.tensor([-1.0, 0.2, 0.6, 1.0], dtype=torch.float64)
@@ -124,6 +124,38 @@ def test_fast_marginals_equal_gpytorch_path(fitted, all_X):
                                (m.likelihood.noise * s**2).expand_as(fast.variance))
 
 
+def test_table_prior_mean_enters_both_prediction_paths(split, all_X):
+    """An architecture-indexed prior mean: the fast marginals equal GPyTorch's prediction,
+    far from the data the posterior mean follows the prior mean, and it stays out of the
+    checkpoint state."""
+    X, _ = split
+    sp = spaces.get(SPACE)
+    v = value(all_X)
+    idx = all_X.long() @ (sp.n_ops ** torch.arange(sp.n_edges - 1, -1, -1))
+    table = torch.empty_like(v)
+    table[idx] = (v - v.mean()) / v.std()  # radix order: the first edge most significant
+    values = table[idx]  # per row of all_X
+    m = make_model()
+    keys = set(m.state_dict())
+    m.prior_mean = TablePriorMean(table, sp.n_ops, sp.n_edges, weight=0.7)
+    assert set(m.state_dict()) == keys
+    torch.testing.assert_close(m.prior_mean(all_X[:5]), 0.7 * values[:5])
+    m.set_task(X[:6], value(X[:6]))
+    m.eval()
+    Xc = all_X[::409][:, None, :]
+    fast = m.posterior(Xc)
+    generic = super(DeepKernelGP, m).posterior(Xc)
+    torch.testing.assert_close(fast.mean, generic.mean * m.y_std + m.y_mean)
+    with torch.no_grad():  # observations carry ~no information: the prior mean remains
+        m.covar_module.outputscale = 1e-3
+        m.likelihood.noise = 10.0
+        mean, _ = m._marginals(all_X[:50])
+    want = m.mean_module.constant + 0.7 * values[:50]
+    torch.testing.assert_close(mean, want.to(mean), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="entries"):
+        TablePriorMean(table[:-1], sp.n_ops, sp.n_edges)
+
+
 def test_condition_on_observations_matches_refit_conditioning(fitted, split, all_X):
     m, _ = fitted
     X, _ = split
@@ -191,6 +223,15 @@ def test_holdout_guard_picks_the_step_count_on_held_out_points(split):
     assert all(torch.equal(a, b) for a, b in zip(before, m3.parameters()))
     with pytest.raises(ValueError, match="guard"):
         fit(m3, X, value(X), guard="cv")
+    # guard="holdout" asked for explicitly: below min_holdout_points nothing is adapted
+    m4 = make_model(seed=1)
+    before = [p.detach().clone() for p in m4.parameters()]
+    r4 = fit(m4, X[:6], value(X[:6]), steps=5, lr=0.5, guard="holdout", min_holdout_points=8)
+    assert r4.guard == "none" and r4.steps == 0
+    assert all(torch.equal(a, b) for a, b in zip(before, m4.parameters()))
+    assert m4.train_inputs[0].shape == X[:6].shape
+    r5 = fit(m4, X[:8], value(X[:8]), steps=5, lr=0.5, guard="holdout", min_holdout_points=8)
+    assert r5.guard == "holdout"
 
 
 def test_fit_trainable_subsets(split):

@@ -1,0 +1,192 @@
+#!/usr/bin/env python
+"""How TNAS's test-time defaults are chosen: variants compared on *validation* tasks only.
+
+Two validation groups, neither of which is a reported test task of ``tnas_digits.py``:
+
+* ``loto``: the 10 leave-one-task-out targets of ``tnas_loto.py`` (TransNAS micro's 7 tasks,
+  NB201's 3 datasets), each with the checkpoint meta-trained without it
+  (``<out>/tnas_loto_ckpt``, trained on first use by ``tnas_loto.loto_checkpoint``). The
+  meta-learned prior is mostly right here (rank correlation 0.4-0.9 with the target);
+* ``digits-val``: the 15 digits tasks of ``meta_datasets/digits_live`` that are *not* held
+  out (the 5 held-out ones stay the test of ``tnas_digits.py``), searched with the CIFAR-only
+  prior (``<out>/tnas_digits_ckpt/no_digits``, never meta-trained on a digits task): tasks
+  unlike the meta-training tasks, where the prior is often wrong and test-time adaptation
+  must recover. The candidates are each task's 150 measured cells.
+* ``digits-nested`` (not in the default ``--groups``): 5 of those 15 digits tasks, searched
+  with the shipped recipe meta-trained on NB201 + MetaD2A + the *other* 10 digits tasks
+  (``<out>/tnas_digits_ckpt/no_digits_val``): validates what needs digits tasks in
+  meta-training, such as the dataset encoder, without touching the 5 test tasks.
+
+For every task and variant (``--variants``: JSON ``{name: tnas kwargs}``), ``--seeds`` runs of
+``--budget`` evaluations through ``metanas.harness`` (resumable under
+``<out>/tnas_select/``), plus random search as the reference. Writes
+``<out>/tnas_select.json`` (per task and variant: top fraction at 10 and 20 evaluations; per
+group and variant: the mean, the number of tasks at <= 0.5% and the number no worse than
+random search) and ``tnas_select.png`` (``--name`` changes the stem).
+
+    python benchmarks/tnas_select.py --seeds 3 --budget 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+DEFAULT_VARIANTS = {
+    "ucb": {"acquisition": "ucb"},
+    "logei": {"acquisition": "logei"},
+    "transfer-mean+ucb": {"acquisition": "ucb", "transfer_mean": True},
+    "transfer-mean+logei": {"acquisition": "logei", "transfer_mean": True},
+}
+
+
+def validation_tasks(groups: list[str], out: Path, iters: int, log) -> list[tuple]:
+    """``[(group, space, task, checkpoint)]``."""
+    rows = []
+    if "loto" in groups:
+        from tnas_loto import TARGETS, loto_checkpoint
+
+        for space, tasks in TARGETS.items():
+            for task in tasks:
+                rows.append(("loto", space, task, loto_checkpoint(space, task, out, iters,
+                                                                  log)[0]))
+    if "digits-val" in groups:
+        from tnas_digits import COLLECTION, cifar_prior_checkpoint, held_out_tasks
+
+        from metanas.meta_dataset import MetaDataset
+
+        ckpt = cifar_prior_checkpoint(out / "tnas_digits_ckpt" / "no_digits")
+        test = set(held_out_tasks(5))
+        for task in MetaDataset.load(COLLECTION).task_ids():
+            if task not in test:
+                rows.append(("digits-val", "nb201", task, ckpt))
+    if "digits-nested" in groups:
+        from tnas_digits import held_out_tasks
+
+        from metanas.meta.tnas_train import TrainConfig, train
+
+        # the shipped recipe, meta-trained without the 5 test tasks *and* 5 validation tasks
+        # (the next 5 the collection's builder drew): its dataset encoder has seen 10 digits
+        # tasks and never the 5 it is validated on
+        both = held_out_tasks(10)
+        ckpt = out / "tnas_digits_ckpt" / "no_digits_val"
+        if not (ckpt / "config.json").is_file() or not json.loads(
+                (ckpt / "training_state.json").read_text()).get("done"):
+            log(f"meta-training nb201 without {len(both)} digits tasks -> {ckpt}")
+            train(TrainConfig(space="nb201", exclude=both), ckpt, progress=False,
+                  resume=(ckpt / "training_state.json").is_file(),
+                  command="python train_meta.py --space nb201 " + " ".join(
+                      f"--exclude-task {t}" for t in both) + f" --out {ckpt}")
+        for task in both[5:]:
+            rows.append(("digits-nested", "nb201", task, ckpt))
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--variants", default=json.dumps(DEFAULT_VARIANTS),
+                   help="JSON {name: tnas constructor kwargs}")
+    p.add_argument("--groups", default="loto,digits-val")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--budget", type=int, default=20)
+    p.add_argument("--iters", type=int, default=200, help="LOTO meta-training iterations")
+    p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("--name", default="tnas_select",
+                   help="result file stem: <out>/<name>.json and .png")
+    a = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    from metanas.harness import HarnessConfig, run_harness
+    from tnas_loto import checkpoint_fingerprint
+
+    variants = json.loads(a.variants)
+    out = Path(a.out)
+
+    def log(msg):
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    rows = validation_tasks([g for g in a.groups.split(",") if g], out, a.iters, log)
+    per_task: dict = {}
+    seeds = list(range(a.seeds))
+    for group, space, task, ckpt in rows:
+        base = out / "tnas_select" / task.replace("/", "_")
+        base.parent.mkdir(parents=True, exist_ok=True)
+        res = {}
+        jobs = [("rs", "rs", {})] + [(name, "tnas", {**kw, "pretrained": str(ckpt)})
+                                     for name, kw in variants.items()]
+        fp = checkpoint_fingerprint(ckpt)  # runs of other weights are never reused
+        for name, method, kw in jobs:
+            cfg = HarnessConfig(space=space, task=task, methods=[method], seeds=seeds,
+                                budget=a.budget, method_kwargs={method: kw} if kw else {})
+            tag = "" if method == "rs" else f".{fp}"
+            r = run_harness(cfg, base.with_name(f"{base.name}.{name}{tag}.json"))
+            s = r["results"][method]["summary"]
+            res[name] = {k: s[k]["mean"] for k in ("top_fraction@10", "top_fraction@20")
+                         if k in s}
+        # keyed by group too: a task can validate in two groups (with two checkpoints)
+        per_task[f"{group}:{task}"] = {"group": group, "task": task, "checkpoint": str(ckpt),
+                                       "variants": res}
+        log(f"{task}: " + "  ".join(f"{n} {100 * v.get('top_fraction@20', np.nan):.2f}%"
+                                    for n, v in res.items()))
+    groups: dict = {}
+    for g in sorted({t["group"] for t in per_task.values()}):
+        tasks = {k: v for k, v in per_task.items() if v["group"] == g}
+        groups[g] = {}
+        for name in ["rs", *variants]:
+            tf20 = np.array([t["variants"][name]["top_fraction@20"] for t in tasks.values()])
+            tf10 = np.array([t["variants"][name]["top_fraction@10"] for t in tasks.values()])
+            rs20 = np.array([t["variants"]["rs"]["top_fraction@20"] for t in tasks.values()])
+            groups[g][name] = {"n_tasks": len(tasks), "mean_top_fraction@10": float(tf10.mean()),
+                               "mean_top_fraction@20": float(tf20.mean()),
+                               "tasks_top_fraction@20<=0.5%": int((tf20 <= 0.005).sum()),
+                               "tasks_no_worse_than_rs@20": int((tf20 <= rs20 + 1e-12).sum())}
+    result = {"command": "python benchmarks/tnas_select.py " + shlex.join(
+        argv if argv is not None else sys.argv[1:]), "seeds": a.seeds, "budget": a.budget,
+        "variants": variants, "groups": groups, "tasks": per_task}
+    (out / f"{a.name}.json").write_text(json.dumps(result, indent=1))
+    for g, v in groups.items():
+        for name, r in v.items():
+            print(f"{g:11s} {name:22s} tf@10 {100 * r['mean_top_fraction@10']:5.2f}%  tf@20 "
+                  f"{100 * r['mean_top_fraction@20']:5.2f}%  <=0.5%: "
+                  f"{r['tasks_top_fraction@20<=0.5%']}/{r['n_tasks']}  <=rs: "
+                  f"{r['tasks_no_worse_than_rs@20']}/{r['n_tasks']}")
+    plot(result, out / f"{a.name}.png")
+    return 0
+
+
+def plot(result: dict, png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = result["groups"]
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
+    for ax, (g, v) in zip(axes[0], groups.items()):
+        names = list(v)
+        x = np.arange(len(names))
+        ax.bar(x - 0.2, [100 * v[n]["mean_top_fraction@10"] for n in names], 0.4, label="@10")
+        ax.bar(x + 0.2, [100 * v[n]["mean_top_fraction@20"] for n in names], 0.4, label="@20")
+        ax.set_xticks(x, names, rotation=30, ha="right")
+        ax.set_ylabel("mean top fraction (%)")
+        ax.set_title(f"{g} ({next(iter(v.values()))['n_tasks']} tasks, "
+                     f"{result['seeds']} seeds)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
