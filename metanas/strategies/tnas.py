@@ -127,15 +127,22 @@ def _table_encoder_cls():
     return _TableArchEncoder
 
 
-def _arch_table(model, space) -> "Any":
-    """Embeddings ``[n_ops ** n_edges, A]`` of every cell in radix order."""
+def _space_cells(space, chunk: int = 8192):
+    """Every cell of ``space`` in radix order, as op-index tensors ``[<= chunk, n_edges]``."""
     import torch
 
     n = space.n_ops ** space.n_edges
     radix = space.n_ops ** torch.arange(space.n_edges - 1, -1, -1)
-    ops = (torch.arange(n)[:, None] // radix) % space.n_ops
+    for i in range(0, n, chunk):
+        yield (torch.arange(i, min(i + chunk, n))[:, None] // radix) % space.n_ops
+
+
+def _arch_table(model, space) -> "Any":
+    """Embeddings ``[n_ops ** n_edges, A]`` of every cell in radix order."""
+    import torch
+
     with torch.no_grad():
-        return torch.cat([model.arch_encoder(ops[i:i + 8192]) for i in range(0, n, 8192)])
+        return torch.cat([model.arch_encoder(ops) for ops in _space_cells(space)])
 
 
 @register("tnas")
@@ -405,13 +412,8 @@ class TNAS(Strategy):
                 model.eval()
                 mean, _ = model._marginals(self._pool_inputs())
                 if self.transfer_mean and n_space <= 2_000_000:
-                    radix = self.space.n_ops ** torch.arange(self.space.n_edges - 1, -1, -1)
-                    full = []
-                    for i in range(0, n_space, 8192):
-                        idx = torch.arange(i, min(i + 8192, n_space))
-                        ops = ((idx[:, None] // radix) % self.space.n_ops).to(torch.float64)
-                        full.append(model._marginals(ops)[0])
-                    full = torch.cat(full)
+                    full = torch.cat([model._marginals(ops.to(torch.float64))[0]
+                                      for ops in _space_cells(self.space)])
                     # normal scores of the prior's ranking: the prediction's shape (often a
                     # long lower tail with the good cells bunched up) does not matter
                     rank = torch.empty(n_space, dtype=torch.float64)
