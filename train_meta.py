@@ -53,6 +53,9 @@ def main(argv=None) -> int:
     p.add_argument("--val-every", type=int, default=50)
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--balance-sources", action="store_true",
+                   help="tnas: draw large tasks by source collection first (e.g. nb201 vs "
+                        "digits_live), then within it")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
@@ -81,7 +84,7 @@ def main(argv=None) -> int:
                       inner_steps=a.inner_steps, inner_lr=a.inner_lr, outer_lr=a.outer_lr,
                       outer_lr_final=a.outer_lr_final, batch_size=a.batch_size,
                       val_every=a.val_every, patience=a.patience, seed=a.seed,
-                      meta_dataset=a.meta_dataset)
+                      balance_sources=a.balance_sources, meta_dataset=a.meta_dataset)
     cmd = command_line(["train_meta.py"] + list(sys.argv[1:] if argv is None else argv))
     try:
         st = train(cfg, a.out, resume=a.resume, progress=not a.no_progress, command=cmd)

@@ -85,10 +85,17 @@ def loto_checkpoint(space: str, task: str, out: Path, iters: int, log) -> tuple[
 
 
 def checkpoint_fingerprint(ckpt: Path) -> str:
-    """First 12 hex digits of the SHA-1 of the checkpoint's ``model.safetensors``."""
+    """First 12 hex digits of a SHA-1 over the checkpoint's weights (names and bytes of the
+    tensors of ``model.safetensors``, in name order: independent of the file's layout)."""
     import hashlib
 
-    return hashlib.sha1((Path(ckpt) / "model.safetensors").read_bytes()).hexdigest()[:12]
+    from safetensors.numpy import load_file
+
+    h = hashlib.sha1()
+    for name, arr in sorted(load_file(Path(ckpt) / "model.safetensors").items()):
+        h.update(name.encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()[:12]
 
 
 def run_task(space: str, task: str, args, out: Path, log) -> dict:

@@ -173,3 +173,31 @@ def test_method_base_goes_to_base_meta_training(tmp_path, capsys):
     with pytest.raises(tnas_train.MethodNotAvailable, match="meta_train_base"):
         train(TrainConfig(method="base"), tmp_path / "y", progress=False)
 
+
+
+def test_prior_context_balances_sources():
+    """One task of source 'a' (+1 everywhere) and three of source 'b' (-1): balanced, every
+    arch measured by both sources gets the mean of the two source means (0), not -0.5."""
+    X = SPACE.all_array()[:60].astype(np.int64)
+    one = np.ones(60)
+    tasks = [tnas_train.TaskData("a/t0", X, one)]
+    tasks += [tnas_train.TaskData(f"b/t{i}", X, -one) for i in range(3)]
+    cfg = _cfg(context_top=5, context_random=20, min_large=50, balance_sources=True)
+    _, y = tnas_train._prior_context(tasks, cfg, SPACE, np.random.default_rng(0))
+    assert np.allclose(y, 0.0)
+    _, y_flat = tnas_train._prior_context(tasks, _cfg(context_top=5, context_random=20,
+                                                      min_large=50, balance_sources=False),
+                                          SPACE, np.random.default_rng(0))
+    assert np.allclose(y_flat, -0.5)
+    assert tnas_train.source_of("digits_live/digits-0-1-2-3-4") == "digits_live"
+
+
+def test_balancing_is_a_no_op_with_one_source(md, tmp_path):
+    """Every toy task is of source 'toy': the balanced draw is the plain one, bit for bit."""
+    train(_cfg(balance_sources=True), tmp_path / "on", progress=False, md=md)
+    train(_cfg(balance_sources=False), tmp_path / "off", progress=False, md=md)
+    from safetensors.torch import load_file
+
+    a = load_file(tmp_path / "on" / "model.safetensors")
+    b = load_file(tmp_path / "off" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
