@@ -20,6 +20,10 @@ For every target task:
    of the space strictly better than the best find) at 20 and 100 evaluations, best@20/50/100,
    and the checks ``tnas top_fraction@20 <= 0.5%`` and ``tnas best@100 >= rea best@100``.
 
+``--exclude-source digits_live`` meta-trains every checkpoint without that whole collection
+too (a recipe variant: checkpoints under ``tnas_loto_ckpt-no-digits_live/``, results in
+``tnas_loto-no-digits_live_<task>.json`` and ``tnas_loto-no-digits_live_summary.json``).
+
 Everything is resumable (harness run checkpoints under ``<out>/tnas_loto_<task>*.runs/``);
 runs and results made with other weights (a re-trained checkpoint) are never reused or merged:
 the SHA-1 of the checkpoint's weights is in the run file names and in the JSON. ``nodata``
@@ -37,6 +41,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -65,23 +70,34 @@ def safe(task: str) -> str:
     return task.replace("/", "_")
 
 
-def loto_checkpoint(space: str, task: str, out: Path, iters: int, log) -> tuple[Path, float]:
-    """Meta-train (or reuse / resume) the checkpoint without ``task``; returns its folder and
-    meta-training wall time (s)."""
-    from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
+def loto_checkpoint(space: str, task: str, out: Path, iters: int, log,
+                    exclude_sources: Sequence[str] = ()) -> tuple[Path, float]:
+    """Meta-train (or reuse / resume) the checkpoint without ``task`` (and without every task
+    of the collections ``exclude_sources``); returns its folder and meta-training wall time
+    (s)."""
+    from metanas.meta.tnas_train import STATE_NAME, TrainConfig, source_of, train
+    from metanas.meta_dataset import MetaDataset
 
-    d = out / "tnas_loto_ckpt" / space / safe(task)
+    d = out / f"tnas_loto_ckpt{variant_suffix(exclude_sources)}" / space / safe(task)
     st_path = d / STATE_NAME
     if st_path.exists():
         st = json.loads(st_path.read_text())
         if st.get("done") and st.get("config", {}).get("iters") == iters:
             return d, float(st.get("wall_s", 0.0))
-    log(f"meta-training {space} without {task} ({iters} iters) -> {d}")
-    cfg = TrainConfig(space=space, exclude=[task], iters=iters)
-    cmd = (f"python train_meta.py --space {space} --exclude-task {task} --iters {iters} "
-           f"--out {d}")
+    exclude = [task] + sorted(t for t in MetaDataset.load().task_ids()
+                              if source_of(t) in set(exclude_sources))
+    log(f"meta-training {space} without {len(exclude)} task(s) incl. {task} ({iters} iters) "
+        f"-> {d}")
+    cfg = TrainConfig(space=space, exclude=exclude, iters=iters)
+    cmd = (f"python train_meta.py --space {space} "
+           + " ".join(f"--exclude-task {t}" for t in exclude) + f" --iters {iters} --out {d}")
     st = train(cfg, d, resume=st_path.exists(), progress=False, command=cmd)
     return d, float(st["wall_s"])
+
+
+def variant_suffix(exclude_sources: Sequence[str]) -> str:
+    """``""``, or ``"-no-<src>[-<src>...]"`` for a meta-training recipe without collections."""
+    return "".join(f"-no-{x}" for x in sorted(exclude_sources))
 
 
 def checkpoint_fingerprint(ckpt: Path) -> str:
@@ -101,10 +117,10 @@ def checkpoint_fingerprint(ckpt: Path) -> str:
 def run_task(space: str, task: str, args, out: Path, log) -> dict:
     from metanas.harness import HarnessConfig, plot_results, run_harness
 
-    ckpt, wall = loto_checkpoint(space, task, out, args.iters, log)
+    ckpt, wall = loto_checkpoint(space, task, out, args.iters, log, args.exclude_source)
     fp = checkpoint_fingerprint(ckpt)
     seeds = list(range(args.seeds))
-    base = out / f"tnas_loto_{safe(task)}"
+    base = out / f"tnas_loto{variant_suffix(args.exclude_source)}_{safe(task)}"
     tnas_kw = {"pretrained": str(ckpt), **args.tnas_kw}
     merged = None
     previous = {}
@@ -183,8 +199,12 @@ def main(argv=None) -> int:
     p.add_argument("--ablation-seeds", type=int, default=10)
     p.add_argument("--tnas-kw", default="{}", help="JSON of extra tnas constructor kwargs "
                    "(e.g. '{\"adapt_every\": 5}')")
+    p.add_argument("--exclude-source", default="",
+                   help="comma-separated collections (task id prefixes, e.g. digits_live) left "
+                        "out of every meta-training; results go to tnas_loto-no-<src>_*")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     a = p.parse_args(argv)
+    a.exclude_source = sorted(x for x in a.exclude_source.split(",") if x)
     import torch
 
     from metanas.io import atomic_write_json
@@ -201,7 +221,7 @@ def main(argv=None) -> int:
     def log(msg):
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
-    summary_path = out / "tnas_loto_summary.json"
+    summary_path = out / f"tnas_loto{variant_suffix(a.exclude_source)}_summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     summary.setdefault("tasks", {})
     cmd = "python benchmarks/tnas_loto.py " + " ".join(
