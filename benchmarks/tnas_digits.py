@@ -63,21 +63,29 @@ def held_out_tasks(n: int) -> list[str]:
     return ids
 
 
+def nb201_checkpoint(path: str | Path, exclude: list[str], what: str) -> Path:
+    """The shipped NB201 recipe meta-trained without the tasks ``exclude``, in ``path``:
+    meta-trained there on first use (resumable), reused once its training is done."""
+    from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
+
+    path = Path(path)
+    state = path / STATE_NAME
+    if not (state.is_file() and json.loads(state.read_text()).get("done")):
+        print(f"meta-training {what} -> {path}", flush=True)
+        train(TrainConfig(space="nb201", exclude=list(exclude)), path, progress=False,
+              resume=state.is_file(),
+              command="python train_meta.py --space nb201 " + " ".join(
+                  f"--exclude-task {t}" for t in exclude) + f" --out {path}")
+    return path
+
+
 def cifar_prior_checkpoint(path: str | Path) -> Path:
     """The CIFAR-only prior (NB201 + MetaD2A, no digits task) in ``path``, meta-trained there
     on first use (~3-5 min; resumable)."""
-    path = Path(path)
-    if not (path / "config.json").is_file():
-        from metanas.meta.tnas_train import TrainConfig, train
-        from metanas.meta_dataset import MetaDataset
+    from metanas.meta_dataset import MetaDataset
 
-        digits = MetaDataset.load(COLLECTION).task_ids()
-        print(f"meta-training the CIFAR-only prior -> {path}", flush=True)
-        train(TrainConfig(space="nb201", exclude=digits), path, progress=False,
-              resume=(path / "training_state.json").is_file(),
-              command="python train_meta.py --space nb201 " + " ".join(
-                  f"--exclude-task {t}" for t in digits) + f" --out {path}")
-    return path
+    return nb201_checkpoint(path, MetaDataset.load(COLLECTION).task_ids(),
+                            "the CIFAR-only prior")
 
 
 def main(argv=None) -> int:

@@ -71,22 +71,14 @@ def validation_tasks(groups: list[str], out: Path, iters: int, log) -> list[tupl
             if task not in test:
                 rows.append(("digits-val", "nb201", task, ckpt))
     if "digits-nested" in groups:
-        from tnas_digits import held_out_tasks
-
-        from metanas.meta.tnas_train import TrainConfig, train
+        from tnas_digits import held_out_tasks, nb201_checkpoint
 
         # the shipped recipe, meta-trained without the 5 test tasks *and* 5 validation tasks
         # (the next 5 the collection's builder drew): its dataset encoder has seen 10 digits
         # tasks and never the 5 it is validated on
         both = held_out_tasks(10)
-        ckpt = out / "tnas_digits_ckpt" / "no_digits_val"
-        if not (ckpt / "config.json").is_file() or not json.loads(
-                (ckpt / "training_state.json").read_text()).get("done"):
-            log(f"meta-training nb201 without {len(both)} digits tasks -> {ckpt}")
-            train(TrainConfig(space="nb201", exclude=both), ckpt, progress=False,
-                  resume=(ckpt / "training_state.json").is_file(),
-                  command="python train_meta.py --space nb201 " + " ".join(
-                      f"--exclude-task {t}" for t in both) + f" --out {ckpt}")
+        ckpt = nb201_checkpoint(out / "tnas_digits_ckpt" / "no_digits_val", both,
+                                f"nb201 without {len(both)} digits tasks")
         for task in both[5:]:
             rows.append(("digits-nested", "nb201", task, ckpt))
     return rows

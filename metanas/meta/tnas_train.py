@@ -17,8 +17,8 @@ uniformly within it, and the prior context averages per source. Why it exists: N
 meta-training draws 20 noisy digits tasks for every 2 NB201 tables, and its prediction of a
 held-out NB201 dataset (CIFAR-10) has Spearman 0.37-0.52 with the truth, 0.96 without the digits
 tasks. Balancing raised it to 0.73 but the predicted top cells got no better (top-5 in the
-top 4-27%), so it is not the default; with one source it changes nothing, bit for bit. *Small* tasks (MetaD2A's NB201
-tasks: 1-5 archs each) are grouped: with probability ``small_prob`` an iteration draws
+top 4-27%), so it is not the default; with one source it changes nothing, bit for bit.
+*Small* tasks (MetaD2A's NB201 tasks: 1-5 archs each) are grouped: with probability ``small_prob`` an iteration draws
 ``small_group`` of them (each with >= 2 archs) and the loss is the exact marginal likelihood
 of independent GPs, one per task (a block-diagonal covariance, each block with its own task's
 dataset embedding); tasks with one arch carry no within-task information and are dropped.
@@ -392,8 +392,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
             idx = torch.randperm(len(small), generator=g)[:cfg.small_group].tolist()
             return Batch([(torch.as_tensor(small[i].X, dtype=torch.float64),
                            torch.as_tensor(small[i].y), small[i].samples) for i in idx])
-        group = by_source[int(torch.randint(len(by_source), (), generator=g))] \
-            if len(by_source) > 1 else large
+        group = by_source[0] if len(by_source) == 1 else \
+            by_source[int(torch.randint(len(by_source), (), generator=g))]
         d = group[int(torch.randint(len(group), (), generator=g))]
         rows = d.train_rows
         sel = rows[torch.randperm(len(rows), generator=g)[:cfg.batch_size].numpy()]

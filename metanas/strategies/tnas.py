@@ -450,13 +450,10 @@ class TNAS(Strategy):
             pm.weight.zero_()
             if X.size(0) < 3:
                 return
-            z = model.features(X)
-            K = model.covar_module(z).to_dense()
-            K = K + model.likelihood.noise.reshape(-1)[0] * torch.eye(X.size(0), dtype=K.dtype)
-            L = torch.linalg.cholesky(K)
+            L = model.train_cholesky(model.features(X))
             H = torch.stack([torch.ones_like(y), pm.lookup(X).to(y)], dim=-1)
             KiH = torch.cholesky_solve(H, L)
-            beta = torch.linalg.solve(H.T @ KiH + 1e-6 * torch.eye(2, dtype=K.dtype),
+            beta = torch.linalg.solve(H.T @ KiH + 1e-6 * torch.eye(2, dtype=H.dtype),
                                       KiH.T @ y.unsqueeze(-1)).squeeze(-1)
             w = float(beta[1].clamp_min(0.0))
             pm.weight.fill_(w)

@@ -431,6 +431,13 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
             return posterior_transform(post)
         return post
 
+    def train_cholesky(self, ztr: Tensor) -> Tensor:
+        """Lower Cholesky factor ``[n, n]`` of ``K(ztr, ztr) + s2 I`` for training features
+        ``ztr [n, feat_dim]``."""
+        K = self.covar_module(ztr).to_dense()
+        K = K + self.likelihood.noise.reshape(-1)[0] * torch.eye(ztr.size(-2), dtype=K.dtype)
+        return psd_safe_cholesky(K)
+
     def _marginals(self, Xc: Tensor) -> tuple[Tensor, Tensor]:
         """Exact posterior marginals (standardised units) at ``Xc [N, n_edges]``:
         ``mean = m(z) + K_zx (K + s2 I)^-1 (y - m(x))``, ``var = k(z, z) - ||L^-1 K_xz||^2``;
@@ -439,9 +446,7 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         n = Xtr.size(-2)
         z = self.features(torch.cat([Xtr, Xc.to(Xtr.dtype)], dim=0))
         ztr, zc = z[:n], z[n:]
-        K = self.covar_module(ztr).to_dense()
-        K = K + self.likelihood.noise.reshape(-1)[0] * torch.eye(n, dtype=K.dtype)
-        L = psd_safe_cholesky(K)
+        L = self.train_cholesky(ztr)
         r = (self.train_targets - self.mean(Xtr, ztr)).unsqueeze(-1)
         alpha = torch.cholesky_solve(r, L)
         Kcx = self.covar_module(zc, ztr).to_dense()  # [N, n]
