@@ -2,7 +2,7 @@
 """Meta-train a TNAS deep-kernel GP or a BASE prior (thin CLI over ``metanas.meta.tnas_train``
 and ``metanas.base.meta``).
 
-    python train_meta.py --space nb201 --out pretrained/tnas-nb201
+    python train_meta.py --space nb201 --exclude-source digits_live --out pretrained/tnas-nb201
     python train_meta.py --method base --space nb201 --out pretrained/base-nb201
     python train_meta.py --space transnas_micro --exclude-task transnas_micro/jigsaw --out DIR
     python train_meta.py --space nb201 --out DIR --resume            # continue an interrupted run
@@ -38,6 +38,9 @@ def main(argv=None) -> int:
     p.add_argument("--tasks", default="all", help="comma-separated task ids, or 'all'")
     p.add_argument("--exclude-task", action="append", default=[], metavar="T",
                    help="task to leave out (repeatable / comma-separated)")
+    p.add_argument("--exclude-source", action="append", default=[], metavar="COLLECTION",
+                   help="leave out every task of a meta-dataset collection (repeatable / "
+                        "comma-separated; the shipped NB201 checkpoint: digits_live)")
     p.add_argument("--val-tasks", default="", help="comma-separated tasks held out for "
                    "validation (default: held-out archs of the training tasks)")
     p.add_argument("--out", required=True, help="checkpoint folder")
@@ -80,6 +83,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(max(1, a.threads))
     tasks = None if a.tasks.strip().lower() in ("all", "") else _split([a.tasks])
     cfg = TrainConfig(space=a.space, tasks=tasks, exclude=_split(a.exclude_task),
+                      exclude_sources=_split(a.exclude_source),
                       val_tasks=_split([a.val_tasks]), method=a.method, iters=a.iters,
                       inner_steps=a.inner_steps, inner_lr=a.inner_lr, outer_lr=a.outer_lr,
                       outer_lr_final=a.outer_lr_final, batch_size=a.batch_size,
@@ -115,9 +119,10 @@ def _main_base(a, p, argv) -> int:
     try:
         from metanas.base.meta import BaseMetaConfig, command_line, meta_train_base
 
-        if a.exclude_task or a.val_tasks or a.meta_dataset:
-            raise UserInputError("--exclude-task / --val-tasks / --meta-dataset apply to "
-                                 "--method tnas; BASE holds tasks out with --n-heldout / --n-val")
+        if a.exclude_task or a.exclude_source or a.val_tasks or a.meta_dataset:
+            raise UserInputError("--exclude-task / --exclude-source / --val-tasks / "
+                                 "--meta-dataset apply to --method tnas; BASE holds tasks out "
+                                 "with --n-heldout / --n-val")
         tasks = None if a.tasks.strip().lower() in ("all", "") else \
             [t.strip() for t in a.tasks.split(";") if t.strip()]
         cfg = BaseMetaConfig(space=a.space, source=a.source, ways=a.ways,

@@ -10,25 +10,28 @@ are never meta-trained on. For each of them the harness runs, over
 ``--seeds`` seeds and ``--budget`` evaluations on the task's table (the candidates are the
 task's measured cells):
 
-* ``tnas``: the checkpoint meta-trained on NB201's three datasets + MetaD2A's tasks + the
-  collection's other digits tasks (``--ckpt``; default: the shipped ``pretrained/tnas-nb201``,
-  whose card lists exactly these held-out tasks);
-* ``tnas[nodata]``: the same, dataset encoder off (learned no-data embedding);
-* ``tnas[cifar-prior]``: a checkpoint meta-trained without any digits task (``--cifar-ckpt``,
-  NB201 + MetaD2A only, the shipped recipe otherwise; meta-trained into that folder on first
-  use, ~3 min, the same as ``train_meta.py --space nb201`` before the digits collection
-  existed): the meta-learned prior is from unlike tasks, adaptation must recover;
+* ``tnas``: the shipped ``pretrained/tnas-nb201`` (``--ckpt``), meta-trained on NB201's three
+  datasets + MetaD2A's tasks and on no digits task: the meta-learned prior is from unlike
+  tasks, adaptation must recover;
+* ``tnas[noadapt]``: the same without test-time adaptation (the GP is only conditioned on the
+  observations): what adaptation buys;
+* ``tnas[logei]``: log-EI instead of the default UCB;
+* ``tnas[adapt-auto]``: adaptation from 3 observations (leave-one-out guard below 8; the
+  default is the held-out guard, adaptation from 8 observations);
 * ``tnas[scratch]``: same model, no meta-training;
-* ``tnas[logei]``: the shipped checkpoint with log-EI (the acquisition before UCB became
-  TNAS's default);
-* ``tnas[noadapt]`` / ``tnas[cifar-prior-noadapt]``: the shipped / CIFAR-only checkpoint
-  without test-time adaptation (the GP is only conditioned on the observations): what
-  adaptation buys when the prior is right / wrong;
-* ``tnas[adapt-holdout]``: adaptation only under the held-out guard (from 8 observations);
+* ``tnas[digits-prior]``: the opt-in recipe that also meta-trains on the collection's other
+  15 digits tasks (``--digits-ckpt``; meta-trained into that folder on first use, ~3 min; the
+  shipped recipe before it left the collection out): transfer from similar tasks, and the only
+  checkpoint whose dataset encoder has seen image samples;
+* ``tnas[digits-prior-nodata]``: that checkpoint with the dataset encoder off (learned no-data
+  embedding): the dataset-encoder ablation;
+* ``tnas[digits-prior-noadapt]``: that checkpoint without test-time adaptation;
 * ``rs``, ``rea``, ``gp-bo``.
 
 Writes ``tnas_digits_<task>.json`` + ``.png`` per task and ``tnas_digits_summary.json``
-(top fraction and best@k per method, means over tasks). Resumable (harness checkpoints).
+(top fraction and best@k per method, means over tasks). Resumable (harness checkpoints, whose
+file names carry the SHA-1 of the checkpoint's weights: runs of re-trained weights are never
+reused).
 
     python benchmarks/tnas_digits.py --seeds 10 --budget 50
 """
@@ -45,6 +48,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 COLLECTION = "digits_live"
 
 
@@ -80,12 +84,18 @@ def nb201_checkpoint(path: str | Path, exclude: list[str], what: str) -> Path:
 
 
 def cifar_prior_checkpoint(path: str | Path) -> Path:
-    """The CIFAR-only prior (NB201 + MetaD2A, no digits task) in ``path``, meta-trained there
-    on first use (~3-5 min; resumable)."""
+    """The CIFAR-only prior (NB201 + MetaD2A, no digits task: the shipped recipe) in ``path``,
+    meta-trained there on first use (~3-5 min; resumable)."""
     from metanas.meta_dataset import MetaDataset
 
     return nb201_checkpoint(path, MetaDataset.load(COLLECTION).task_ids(),
                             "the CIFAR-only prior")
+
+
+def digits_prior_checkpoint(path: str | Path, held_out: list[str]) -> Path:
+    """The opt-in digits-inclusive recipe (NB201 + MetaD2A + the collection's tasks except
+    ``held_out``) in ``path``, meta-trained there on first use (~3-5 min; resumable)."""
+    return nb201_checkpoint(path, held_out, f"nb201 + digits without {len(held_out)} tasks")
 
 
 def main(argv=None) -> int:
@@ -95,38 +105,47 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=int, default=50)
     p.add_argument("--methods", default="tnas,rs,rea,gp-bo")
     p.add_argument("--variants",
-                   default="nodata,cifar-prior,scratch,logei,noadapt,cifar-prior-noadapt,"
-                           "adapt-holdout")
+                   default="noadapt,logei,adapt-auto,scratch,digits-prior,"
+                           "digits-prior-nodata,digits-prior-noadapt")
     p.add_argument("--ckpt", default=str(ROOT / "pretrained" / "tnas-nb201"))
-    p.add_argument("--cifar-ckpt", default=str(DEFAULT_OUT / "tnas_digits_ckpt" / "no_digits"))
+    p.add_argument("--digits-ckpt", default=str(DEFAULT_OUT / "tnas_digits_ckpt" / "with_digits"))
     p.add_argument("--out", default=str(DEFAULT_OUT))
     a = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     from metanas.harness import HarnessConfig, plot_results, run_harness
+    from tnas_loto import checkpoint_fingerprint
 
     out = Path(a.out)
     tasks = held_out_tasks(a.held_out)
-    card = json.loads((Path(a.ckpt) / "training_state.json").read_text())
-    leaked = sorted(set(tasks) & set(card.get("training_tasks", [])))
-    if leaked:
-        raise SystemExit(f"error: {a.ckpt} was meta-trained on held-out task(s) {leaked}")
-    cifar_prior_checkpoint(a.cifar_ckpt)
-    variants = {"nodata": {"pretrained": a.ckpt, "use_dataset": False},
-                "cifar-prior": {"pretrained": a.cifar_ckpt},
-                "scratch": {"pretrained": None},
+
+    def check_leak(ckpt: str) -> None:
+        card = json.loads((Path(ckpt) / "training_state.json").read_text())
+        leaked = sorted(set(tasks) & set(card.get("training_tasks", [])))
+        if leaked:
+            raise SystemExit(f"error: {ckpt} was meta-trained on held-out task(s) {leaked}")
+
+    check_leak(a.ckpt)
+    variants = {"noadapt": {"pretrained": a.ckpt, "adapt": False},
                 "logei": {"pretrained": a.ckpt, "acquisition": "logei"},
-                "noadapt": {"pretrained": a.ckpt, "adapt": False},
-                "cifar-prior-noadapt": {"pretrained": a.cifar_ckpt, "adapt": False},
-                "adapt-holdout": {"pretrained": a.ckpt, "adapt_guard": "holdout"}}
+                "adapt-auto": {"pretrained": a.ckpt, "adapt_guard": "auto"},
+                "scratch": {"pretrained": None},
+                "digits-prior": {"pretrained": a.digits_ckpt},
+                "digits-prior-nodata": {"pretrained": a.digits_ckpt, "use_dataset": False},
+                "digits-prior-noadapt": {"pretrained": a.digits_ckpt, "adapt": False}}
     chosen = [v for v in a.variants.split(",") if v]
     unknown = [v for v in chosen if v not in variants]
     if unknown:
         raise SystemExit(f"error: unknown variant {unknown[0]!r}; choose from "
                          f"{', '.join(variants)}")
+    if any(variants[v].get("pretrained") == a.digits_ckpt for v in chosen):
+        digits_prior_checkpoint(a.digits_ckpt, tasks)
+        check_leak(a.digits_ckpt)
+    fps = {c: checkpoint_fingerprint(c) for c in {a.ckpt, a.digits_ckpt}
+           if (Path(c) / "model.safetensors").is_file()}
     summary: dict = {"tasks": {}, "held_out": tasks, "seeds": a.seeds, "budget": a.budget,
-                     "ckpt": a.ckpt, "cifar_ckpt": a.cifar_ckpt,
+                     "ckpt": a.ckpt, "digits_ckpt": a.digits_ckpt,
                      "command": "python benchmarks/tnas_digits.py " + " ".join(
                          argv if argv is not None else sys.argv[1:])}
     for task in tasks:
@@ -135,8 +154,9 @@ def main(argv=None) -> int:
         groups += [(v, ["tnas"], {"tnas": variants[v]}) for v in chosen]
         merged = None
         for name, methods, kw in groups:
+            ck = kw["tnas"].get("pretrained") if "tnas" in kw else None
             output = base.with_name(base.name + ("" if name == "main" else f".{name}")
-                                    + ".part.json")
+                                    + (f".{fps[ck]}" if ck else "") + ".part.json")
             t0 = time.perf_counter()
             cfg = HarnessConfig(space="nb201", task=task, methods=methods,
                                 seeds=list(range(a.seeds)), budget=a.budget, method_kwargs=kw)

@@ -12,7 +12,9 @@ For every target task:
    as ``tnas[<variant>]``): ``scratch`` (same model, no meta-training), ``noadapt`` (no
    test-time adaptation), ``nodata`` (no dataset encoder), ``logei`` (log-EI instead of the
    default UCB), ``transfer-mean`` (the meta-trained prediction as the GP's prior mean),
-   ``adapt-holdout`` (test-time adaptation only under the held-out guard, from 8 observations),
+   ``adapt-holdout`` (test-time adaptation only under the held-out guard, from 8 observations:
+   now the strategy's default), ``adapt-auto`` (adaptation from 3 observations with the
+   leave-one-out guard below 8, the earlier default),
    ``every1`` (re-adapt at every step, the strategy default, when ``--tnas-kw`` sets
    ``adapt_every``);
 3. write ``<out>/tnas_loto_<task>.json`` (harness results, all methods) + ``.png`` and the
@@ -20,9 +22,11 @@ For every target task:
    of the space strictly better than the best find) at 20 and 100 evaluations, best@20/50/100,
    and the checks ``tnas top_fraction@20 <= 0.5%`` and ``tnas best@100 >= rea best@100``.
 
-``--exclude-source digits_live`` meta-trains every checkpoint without that whole collection
-too (a recipe variant: checkpoints under ``tnas_loto_ckpt-no-digits_live/``, results in
-``tnas_loto-no-digits_live_<task>.json`` and ``tnas_loto-no-digits_live_summary.json``).
+Each LOTO checkpoint follows the shipped checkpoint's recipe minus the target: the collections
+left out of ``pretrained/tnas-<space>`` (``exclude_sources`` in its ``training_state.json``;
+NB201: ``digits_live``) are left out here too. ``--exclude-source`` overrides this for every
+space (``none``: keep every collection, results ``tnas_loto-all-sources_*``; ``a,b``: leave
+those out, results ``tnas_loto-no-a-no-b_*``; checkpoints under ``tnas_loto_ckpt<suffix>/``).
 
 Everything is resumable (harness run checkpoints under ``<out>/tnas_loto_<task>*.runs/``);
 runs and results made with other weights (a re-trained checkpoint) are never reused or merged:
@@ -56,6 +60,8 @@ ABLATIONS = {
     "transfer-mean": {"transfer_mean": True},
     # adapt only once a held-out check exists (8 observations), not from 3 with the LOO guard
     "adapt-holdout": {"adapt_guard": "holdout"},
+    # the reverse (the default before "holdout"): adapt from 3 observations, LOO guard below 8
+    "adapt-auto": {"adapt_guard": "auto"},
 }
 TARGETS = {
     "transnas_micro": ["transnas_micro/class_object", "transnas_micro/class_scene",
@@ -70,57 +76,83 @@ def safe(task: str) -> str:
     return task.replace("/", "_")
 
 
-def loto_checkpoint(space: str, task: str, out: Path, iters: int, log,
-                    exclude_sources: Sequence[str] = ()) -> tuple[Path, float]:
-    """Meta-train (or reuse / resume) the checkpoint without ``task`` (and without every task
-    of the collections ``exclude_sources``); returns its folder and meta-training wall time
-    (s)."""
-    from metanas.meta.tnas_train import STATE_NAME, TrainConfig, source_of, train
-    from metanas.meta_dataset import MetaDataset
+def shipped_exclude_sources(space: str) -> list[str]:
+    """The collections the shipped ``pretrained/tnas-<space>`` checkpoint was meta-trained
+    without (its recorded ``exclude_sources``; none when it records none)."""
+    from metanas.meta.tnas_train import STATE_NAME
 
-    d = out / f"tnas_loto_ckpt{variant_suffix(exclude_sources)}" / space / safe(task)
+    st = ROOT / "pretrained" / f"tnas-{space}" / STATE_NAME
+    cfg = json.loads(st.read_text()).get("config", {}) if st.is_file() else {}
+    return sorted(cfg.get("exclude_sources") or [])
+
+
+def loto_checkpoint(space: str, task: str, out: Path, iters: int, log,
+                    exclude_sources: Sequence[str] = (), suffix: str = "",
+                    meta_seed: int = 0) -> tuple[Path, float]:
+    """Meta-train (or reuse / resume) the checkpoint without ``task`` and without every task of
+    the collections ``exclude_sources``, under ``<out>/tnas_loto_ckpt<suffix>/``; returns its
+    folder and meta-training wall time (s). ``meta_seed`` is the meta-training seed (other than
+    0: folder ``tnas_loto_ckpt<suffix>-mseed<k>``). A finished checkpoint is reused only when it
+    was made with these very settings."""
+    from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
+
+    d = out / f"tnas_loto_ckpt{suffix}{seed_suffix(meta_seed)}" / space / safe(task)
     st_path = d / STATE_NAME
+    cfg = TrainConfig(space=space, exclude=[task], exclude_sources=sorted(exclude_sources),
+                      iters=iters, seed=meta_seed)
     if st_path.exists():
         st = json.loads(st_path.read_text())
-        if st.get("done") and st.get("config", {}).get("iters") == iters:
+        old = st.get("config", {})
+        same = all(old.get(k, 0 if k == "seed" else None) == getattr(cfg, k)
+                   for k in ("iters", "exclude", "space", "seed")) and \
+            sorted(old.get("exclude_sources") or []) == cfg.exclude_sources
+        if st.get("done") and same:
             return d, float(st.get("wall_s", 0.0))
-    exclude = [task] + sorted(t for t in MetaDataset.load().task_ids()
-                              if source_of(t) in set(exclude_sources))
-    log(f"meta-training {space} without {len(exclude)} task(s) incl. {task} ({iters} iters) "
-        f"-> {d}")
-    cfg = TrainConfig(space=space, exclude=exclude, iters=iters)
-    cmd = (f"python train_meta.py --space {space} "
-           + " ".join(f"--exclude-task {t}" for t in exclude) + f" --iters {iters} --out {d}")
+        if not same:
+            log(f"{d} was meta-trained with other settings: re-training it")
+            st_path.unlink()
+    log(f"meta-training {space} without {task}"
+        + (f" and {', '.join(cfg.exclude_sources)}" if cfg.exclude_sources else "")
+        + f" ({iters} iters) -> {d}")
+    cmd = (f"python train_meta.py --space {space} --exclude-task {task} "
+           + "".join(f"--exclude-source {x} " for x in cfg.exclude_sources)
+           + f"--iters {iters}" + (f" --seed {meta_seed}" if meta_seed else "") + f" --out {d}")
     st = train(cfg, d, resume=st_path.exists(), progress=False, command=cmd)
     return d, float(st["wall_s"])
 
 
-def variant_suffix(exclude_sources: Sequence[str]) -> str:
-    """``""``, or ``"-no-<src>[-<src>...]"`` for a meta-training recipe without collections."""
-    return "".join(f"-no-{x}" for x in sorted(exclude_sources))
+def seed_suffix(meta_seed: int) -> str:
+    """``""`` for meta-training seed 0, else ``"-mseed<k>"``."""
+    return f"-mseed{meta_seed}" if meta_seed else ""
+
+
+def variant_suffix(exclude_sources: Sequence[str] | None) -> str:
+    """``""`` for the shipped recipe (``None``), ``"-all-sources"`` for no collection left out,
+    else ``"-no-<src>[-no-<src>...]"``."""
+    if exclude_sources is None:
+        return ""
+    return "".join(f"-no-{x}" for x in sorted(exclude_sources)) or "-all-sources"
 
 
 def checkpoint_fingerprint(ckpt: Path) -> str:
-    """First 12 hex digits of a SHA-1 over the checkpoint's weights (names and bytes of the
-    tensors of ``model.safetensors``, in name order: independent of the file's layout)."""
-    import hashlib
+    """First 12 hex digits of a SHA-1 over the checkpoint's weights
+    (``metanas.io.weights_fingerprint``)."""
+    from metanas.io import weights_fingerprint
 
-    from safetensors.numpy import load_file
-
-    h = hashlib.sha1()
-    for name, arr in sorted(load_file(Path(ckpt) / "model.safetensors").items()):
-        h.update(name.encode())
-        h.update(arr.tobytes())
-    return h.hexdigest()[:12]
+    return weights_fingerprint(ckpt)
 
 
 def run_task(space: str, task: str, args, out: Path, log) -> dict:
     from metanas.harness import HarnessConfig, plot_results, run_harness
 
-    ckpt, wall = loto_checkpoint(space, task, out, args.iters, log, args.exclude_source)
+    suffix = variant_suffix(args.exclude_source)
+    sources = shipped_exclude_sources(space) if args.exclude_source is None \
+        else args.exclude_source
+    ckpt, wall = loto_checkpoint(space, task, out, args.iters, log, sources, suffix,
+                                 args.meta_seed)
     fp = checkpoint_fingerprint(ckpt)
     seeds = list(range(args.seeds))
-    base = out / f"tnas_loto{variant_suffix(args.exclude_source)}_{safe(task)}"
+    base = out / f"tnas_loto{suffix}{seed_suffix(args.meta_seed)}_{safe(task)}"
     tnas_kw = {"pretrained": str(ckpt), **args.tnas_kw}
     merged = None
     previous = {}
@@ -184,6 +216,74 @@ def task_summary(res: dict) -> dict:
             "tnas_checkpoint_sha1": res.get("tnas_checkpoint_sha1")}
 
 
+def aggregate_meta_seeds(out: Path, suffix: str, meta_seeds: list[int]) -> dict:
+    """Per task: tnas's tf@20 / tf@100 / best@100 for every meta-training seed (from
+    ``tnas_loto<suffix>[-mseed<k>]_summary.json``), their mean, and the checks on that mean (REA
+    and the other baselines do not depend on the meta-training seed: from seed 0's summary).
+    Writes ``tnas_loto<suffix>_meta_seeds.json`` and ``.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from metanas.io import atomic_write_json
+
+    sums = {}
+    for k in meta_seeds:
+        path = out / f"tnas_loto{suffix}{seed_suffix(k)}_summary.json"
+        if not path.is_file():
+            raise SystemExit(f"error: {path.name} is missing; run tnas_loto.py --meta-seed {k} "
+                             "first")
+        sums[k] = json.loads(path.read_text())["tasks"]
+    base = sums[meta_seeds[0]] if meta_seeds[0] == 0 else \
+        json.loads((out / f"tnas_loto{suffix}_summary.json").read_text())["tasks"]
+    rows = {}
+    for space, tasks in TARGETS.items():
+        for task in tasks:
+            if not all(task in s and "tnas" in s[task]["methods"] for s in sums.values()):
+                continue
+            per = {k: {m: sums[k][task]["methods"]["tnas"].get(m)
+                       for m in ("top_fraction@20", "top_fraction@100", "best@100", "n_runs")}
+                   for k in meta_seeds}
+            mean = {m: float(np.mean([per[k][m] for k in meta_seeds]))
+                    for m in ("top_fraction@20", "top_fraction@100", "best@100")}
+            rea = base.get(task, {}).get("methods", {}).get("rea", {})
+            rows[task] = {"per_meta_seed": per, "mean": mean,
+                          "rea_best@100": rea.get("best@100"),
+                          "checks": {"mean_top_fraction@20<=0.5%":
+                                     bool(mean["top_fraction@20"] <= 0.005),
+                                     "mean_best@100>=rea": bool(rea.get("best@100") is not None
+                                                                and mean["best@100"]
+                                                                >= rea["best@100"])}}
+    res = {"meta_seeds": meta_seeds, "tasks": rows,
+           "mean_over_tasks": {m: float(np.mean([r["mean"][m] for r in rows.values()]))
+                               for m in ("top_fraction@20", "top_fraction@100")} if rows else {},
+           "command": f"python benchmarks/tnas_loto.py --aggregate-meta-seeds "
+                      f"{','.join(map(str, meta_seeds))}"}
+    atomic_write_json(out / f"tnas_loto{suffix}_meta_seeds.json", res, indent=1)
+    if rows:
+        fig, ax = plt.subplots(figsize=(10, 4))
+        w = 0.8 / len(meta_seeds)
+        for i, k in enumerate(meta_seeds):
+            ax.bar(np.arange(len(rows)) + i * w,
+                   [100 * r["per_meta_seed"][k]["top_fraction@20"] for r in rows.values()],
+                   w, label=f"meta-training seed {k}")
+        ax.axhline(0.5, color="k", ls="--", lw=1, label="target 0.5%")
+        ax.set_xticks(np.arange(len(rows)) + 0.4 - w / 2)
+        ax.set_xticklabels([t.split("/")[1] for t in rows], rotation=30, ha="right")
+        ax.set_ylabel("tnas top fraction @20 (%)")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / f"tnas_loto{suffix}_meta_seeds.png", dpi=120)
+        plt.close(fig)
+    for t, r in rows.items():
+        print(f"{t:34s} tf@20 " + " ".join(f"{100 * r['per_meta_seed'][k]['top_fraction@20']:.2f}%"
+                                         for k in meta_seeds)
+              + f"  mean {100 * r['mean']['top_fraction@20']:.2f}%  best@100 mean "
+              f"{r['mean']['best@100']:.4f} (rea {r['rea_best@100']})")
+    return res
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--space", default="transnas_micro,nb201",
@@ -199,12 +299,21 @@ def main(argv=None) -> int:
     p.add_argument("--ablation-seeds", type=int, default=10)
     p.add_argument("--tnas-kw", default="{}", help="JSON of extra tnas constructor kwargs "
                    "(e.g. '{\"adapt_every\": 5}')")
-    p.add_argument("--exclude-source", default="",
-                   help="comma-separated collections (task id prefixes, e.g. digits_live) left "
-                        "out of every meta-training; results go to tnas_loto-no-<src>_*")
+    p.add_argument("--exclude-source", default="shipped",
+                   help="collections (task id prefixes, e.g. digits_live) left out of every "
+                        "meta-training: 'shipped' (default: as the shipped checkpoint of the "
+                        "space), 'none', or a comma-separated list; results of a non-default "
+                        "recipe go to tnas_loto-all-sources_* / tnas_loto-no-<src>_*")
+    p.add_argument("--meta-seed", type=int, default=0,
+                   help="meta-training seed of the LOTO checkpoints (other than 0: results in "
+                        "tnas_loto<suffix>-mseed<k>_*)")
+    p.add_argument("--aggregate-meta-seeds", default="", metavar="K,K,...",
+                   help="run nothing; write tnas_loto<suffix>_meta_seeds.json/.png: tnas per "
+                        "task and meta-training seed, from the summaries of those seeds")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     a = p.parse_args(argv)
-    a.exclude_source = sorted(x for x in a.exclude_source.split(",") if x)
+    a.exclude_source = None if a.exclude_source == "shipped" else \
+        [] if a.exclude_source == "none" else sorted(x for x in a.exclude_source.split(",") if x)
     import torch
 
     from metanas.io import atomic_write_json
@@ -221,7 +330,12 @@ def main(argv=None) -> int:
     def log(msg):
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
-    summary_path = out / f"tnas_loto{variant_suffix(a.exclude_source)}_summary.json"
+    if a.aggregate_meta_seeds:
+        aggregate_meta_seeds(out, variant_suffix(a.exclude_source),
+                             [int(x) for x in a.aggregate_meta_seeds.split(",") if x])
+        return 0
+    summary_path = out / (f"tnas_loto{variant_suffix(a.exclude_source)}"
+                          f"{seed_suffix(a.meta_seed)}_summary.json")
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     summary.setdefault("tasks", {})
     cmd = "python benchmarks/tnas_loto.py " + " ".join(

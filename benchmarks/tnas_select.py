@@ -5,15 +5,17 @@ Two validation groups, neither of which is a reported test task of ``tnas_digits
 
 * ``loto``: the 10 leave-one-task-out targets of ``tnas_loto.py`` (TransNAS micro's 7 tasks,
   NB201's 3 datasets), each with the checkpoint meta-trained without it
-  (``<out>/tnas_loto_ckpt``, trained on first use by ``tnas_loto.loto_checkpoint``). The
+  (``<out>/tnas_loto_ckpt``: the shipped recipe minus the task, trained on first use by
+  ``tnas_loto.loto_checkpoint``). The
   meta-learned prior is mostly right here (rank correlation 0.4-0.9 with the target);
 * ``digits-val``: the 15 digits tasks of ``meta_datasets/digits_live`` that are *not* held
   out (the 5 held-out ones stay the test of ``tnas_digits.py``), searched with the CIFAR-only
-  prior (``<out>/tnas_digits_ckpt/no_digits``, never meta-trained on a digits task): tasks
+  prior (``<out>/tnas_digits_ckpt/no_digits``, never meta-trained on a digits task: the
+  shipped recipe): tasks
   unlike the meta-training tasks, where the prior is often wrong and test-time adaptation
   must recover. The candidates are each task's 150 measured cells.
 * ``digits-nested`` (not in the default ``--groups``): 5 of those 15 digits tasks, searched
-  with the shipped recipe meta-trained on NB201 + MetaD2A + the *other* 10 digits tasks
+  with the opt-in digits recipe meta-trained on NB201 + MetaD2A + the *other* 10 digits tasks
   (``<out>/tnas_digits_ckpt/no_digits_val``): validates what needs digits tasks in
   meta-training, such as the dataset encoder, without touching the 5 test tasks.
 
@@ -54,12 +56,12 @@ def validation_tasks(groups: list[str], out: Path, iters: int, log) -> list[tupl
     """``[(group, space, task, checkpoint)]``."""
     rows = []
     if "loto" in groups:
-        from tnas_loto import TARGETS, loto_checkpoint
+        from tnas_loto import TARGETS, loto_checkpoint, shipped_exclude_sources
 
         for space, tasks in TARGETS.items():
-            for task in tasks:
-                rows.append(("loto", space, task, loto_checkpoint(space, task, out, iters,
-                                                                  log)[0]))
+            for task in tasks:  # the shipped recipe without the task, as tnas_loto.py
+                rows.append(("loto", space, task, loto_checkpoint(
+                    space, task, out, iters, log, shipped_exclude_sources(space))[0]))
     if "digits-val" in groups:
         from tnas_digits import COLLECTION, cifar_prior_checkpoint, held_out_tasks
 
@@ -73,7 +75,7 @@ def validation_tasks(groups: list[str], out: Path, iters: int, log) -> list[tupl
     if "digits-nested" in groups:
         from tnas_digits import held_out_tasks, nb201_checkpoint
 
-        # the shipped recipe, meta-trained without the 5 test tasks *and* 5 validation tasks
+        # the digits recipe, meta-trained without the 5 test tasks *and* 5 validation tasks
         # (the next 5 the collection's builder drew): its dataset encoder has seen 10 digits
         # tasks and never the 5 it is validated on
         both = held_out_tasks(10)

@@ -11,8 +11,11 @@ Writes the results JSON::
 
 and a PNG of best-so-far vs evaluations (mean +- standard error over seeds). Every run
 checkpoints after each evaluation under ``<output stem>.runs/`` (one file per method, seed and
-method keyword arguments), so an interrupted harness resumes where it stopped. A changed
-strategy *default* is not detected: rerun with a fresh output (``adapt.py --fresh``).
+settings), so an interrupted harness resumes where it stopped. The settings in a run's file
+name are ``strategies.run_settings``: the strategy's defaults overridden by the method keyword
+arguments, a checkpoint folder entering by the fingerprint of its weights; so a changed
+default, a changed argument or re-trained weights start a new run instead of reusing an old
+one. (A change of the code behind the same settings is not detected: ``adapt.py --fresh``.)
 """
 
 from __future__ import annotations
@@ -157,8 +160,11 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
     }
     results["optimum"] = optimum_info(bench)
 
-    def ckpt(m, s):  # method kwargs in the name: a run with other settings is not reused
-        return str(run_dir / f"{m}{_kwargs_tag(cfg.method_kwargs.get(m))}-seed{s}.json")
+    tags = {m: _kwargs_tag(_run_settings(m, bench.space.name, cfg.method_kwargs.get(m)))
+            for m in cfg.methods}
+
+    def ckpt(m, s):  # settings in the name: a run with other settings is never reused
+        return str(run_dir / f"{m}{tags[m]}-seed{s}.json")
 
     done: dict[tuple[str, int], dict] = {}
     todo = []
@@ -212,14 +218,36 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
     return _write(results, done, cfg, bench, output)
 
 
+def _run_settings(method: str, space: str, kwargs: dict | None) -> dict:
+    """``strategies.run_settings`` (defaults + kwargs); the kwargs alone for a method outside
+    the registry."""
+    from . import strategies
+
+    try:
+        return strategies.run_settings(method, space, kwargs)
+    except KeyError:
+        return dict(kwargs or {})
+
+
 def _kwargs_tag(kwargs: dict | None) -> str:
-    """``""`` without method kwargs, else ``"-<8 hex digits of their JSON>"``."""
+    """``""`` without method kwargs, else ``"-<8 hex digits of their JSON>"``. A value that is a
+    checkpoint folder (holds ``model.safetensors``) enters by its weights' fingerprint
+    (``metanas.io.weights_fingerprint``), not its path: a run made with weights since
+    re-trained in the same folder is not reused, and a copy of the same weights elsewhere is."""
     if not kwargs:
         return ""
     import hashlib
     import json
 
-    text = json.dumps(kwargs, sort_keys=True, default=str)
+    from .io import weights_fingerprint
+
+    def norm(v):
+        if isinstance(v, (str, os.PathLike)) and str(v) \
+                and (Path(v) / "model.safetensors").is_file():
+            return "weights:" + weights_fingerprint(v)
+        return v
+
+    text = json.dumps({k: norm(v) for k, v in kwargs.items()}, sort_keys=True, default=str)
     return "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
 
 

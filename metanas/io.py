@@ -33,3 +33,18 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = No
 def read_json(path: str | os.PathLike) -> Any:
     with open(path) as fh:
         return json.load(fh)
+
+
+def weights_fingerprint(folder: str | os.PathLike, name: str = "model.safetensors") -> str:
+    """First 12 hex digits of a SHA-1 over a checkpoint folder's weights (names and bytes of the
+    tensors of ``<folder>/<name>``, in name order: independent of the file's layout and
+    metadata). Identifies what a run was made with when a folder's weights are re-trained."""
+    import hashlib
+
+    from safetensors.numpy import load_file
+
+    h = hashlib.sha1()
+    for key, arr in sorted(load_file(str(Path(folder) / name)).items()):
+        h.update(key.encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()[:12]

@@ -19,6 +19,50 @@ def test_runs_with_other_method_kwargs_are_not_reused(tmp_path):
     assert sorted(p.name for p in runs.iterdir()) == first  # resumed, not rerun
     assert again["results"]["rea"]["runs"] == a["results"]["rea"]["runs"]
     run_harness(_cfg({"population_size": 4, "tournament_size": 2}), out)
-    run_harness(_cfg(None), out)
+    run_harness(_cfg(None), out)  # the defaults (population 20, tournament 5): a third run
     names = sorted(p.name for p in runs.iterdir())
-    assert len(names) == 3 and "rea-seed0.json" in names  # no kwargs: the plain name
+    assert len(names) == 3
+    run_harness(_cfg({"population_size": 20}), out)  # = the default: the same run, reused
+    assert len(list(runs.iterdir())) == 3
+
+
+def test_run_settings_include_the_defaults(monkeypatch):
+    """A run is named by its strategy's defaults too: a changed default is a new run."""
+    import inspect
+
+    from metanas import strategies
+    from metanas.harness import _kwargs_tag
+    from metanas.strategies.rea import RegularizedEvolution as REA
+
+    s = strategies.run_settings("rea", "nb201", {"tournament_size": 3})
+    assert s["tournament_size"] == 3 and s["population_size"] == 20
+    before = _kwargs_tag(strategies.run_settings("rea", "nb201"))
+    sig = inspect.signature(REA)
+    changed = sig.replace(parameters=[p.replace(default=30) if p.name == "population_size"
+                                      else p for p in sig.parameters.values()])
+    monkeypatch.setattr(REA, "__signature__", changed, raising=False)
+    assert _kwargs_tag(strategies.run_settings("rea", "nb201")) != before
+    # tnas: pretrained="auto" is the shipped checkpoint folder (fingerprinted by its weights)
+    t = strategies.run_settings("tnas", "nb201")
+    assert t["pretrained"].endswith("tnas-nb201") and t["adapt_guard"] == "holdout"
+
+
+def test_checkpoint_kwargs_are_tagged_by_their_weights(tmp_path):
+    """A checkpoint-folder kwarg enters the run name by its weights: re-trained weights in the
+    same folder get a new name (old runs are not reused), a copy elsewhere the same name."""
+    import shutil
+
+    import torch
+    from safetensors.torch import save_file
+
+    from metanas.harness import _kwargs_tag
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    save_file({"w": torch.zeros(3)}, str(a / "model.safetensors"))
+    first = _kwargs_tag({"pretrained": str(a), "adapt": False})
+    shutil.copytree(a, b)
+    assert _kwargs_tag({"pretrained": str(b), "adapt": False}) == first
+    save_file({"w": torch.ones(3)}, str(a / "model.safetensors"))  # re-trained in place
+    assert _kwargs_tag({"pretrained": str(a), "adapt": False}) != first
+    assert _kwargs_tag({"pretrained": str(tmp_path / "missing")}) != first  # plain value

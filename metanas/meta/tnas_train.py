@@ -6,8 +6,9 @@
         w  <- w - eta_REP (w - w')
 
 Training tasks: every meta-dataset task of the space (``--tasks`` restricts, ``--exclude-task``
-removes). Values: the task's search metric (``default_metric``, split ``valid``, highest
-fidelity), **standardised per task**.
+removes tasks, ``--exclude-source`` whole collections: the shipped NB201 checkpoint is
+meta-trained with ``exclude_sources=["digits_live"]``, see below). Values: the task's search
+metric (``default_metric``, split ``valid``, highest fidelity), **standardised per task**.
 
 *Large* tasks (>= ``min_large`` archs: NB201's three datasets, TransNAS micro's seven tasks,
 the 150-cell tasks of a built collection such as ``digits_live``) give one mini-batch of
@@ -18,8 +19,11 @@ meta-training draws 20 noisy digits tasks for every 2 NB201 tables, and its pred
 held-out NB201 dataset (CIFAR-10) has Spearman 0.37-0.52 with the truth, 0.96 without the digits
 tasks. Balancing raised it to 0.73 but the predicted top cells got no better (top-5 in the
 top 4-27%), so it is not the default; with one source it changes nothing, bit for bit.
-*Small* tasks (MetaD2A's NB201 tasks: 1-5 archs each) are grouped: with probability ``small_prob`` an iteration draws
-``small_group`` of them (each with >= 2 archs) and the loss is the exact marginal likelihood
+The shipped NB201 recipe leaves the collection out instead (``exclude_sources``: NB201 +
+MetaD2A only); a prior for digits-like tasks is opt-in (keep the collection).
+
+*Small* tasks (MetaD2A's NB201 tasks: 1-5 archs each) are grouped: with probability
+``small_prob`` an iteration draws ``small_group`` of them (each with >= 2 archs) and the loss is the exact marginal likelihood
 of independent GPs, one per task (a block-diagonal covariance, each block with its own task's
 dataset embedding); tasks with one arch carry no within-task information and are dropped.
 Small tasks are centred per task and scaled by the median standard deviation of the small
@@ -81,6 +85,7 @@ class TrainConfig:
     space: str = "nb201"
     tasks: list[str] | None = None
     exclude: list[str] = field(default_factory=list)
+    exclude_sources: list[str] = field(default_factory=list)
     val_tasks: list[str] = field(default_factory=list)
     method: str = "tnas"
     iters: int = 600
@@ -135,12 +140,16 @@ def _samples_tensor(sf) -> Tensor | None:
 
 
 def load_tasks(md, space, tasks: Sequence[str] | None = None,
-               exclude: Sequence[str] = ()) -> list[TaskData]:
-    """Every task of ``space`` in ``md`` (restricted to ``tasks``, minus ``exclude``) with its
-    search metric per arch (valid split, highest fidelity); values raw (not standardised)."""
+               exclude: Sequence[str] = (), exclude_sources: Sequence[str] = ()
+               ) -> list[TaskData]:
+    """Every task of ``space`` in ``md`` (restricted to ``tasks``, minus ``exclude`` and minus
+    every task of the collections ``exclude_sources``) with its search metric per arch (valid
+    split, highest fidelity); values raw (not standardised)."""
     import pandas as pd
 
     t = md.tasks[md.tasks["space"] == space.name]
+    if exclude_sources:
+        t = t[~t["task"].map(source_of).isin(set(exclude_sources))]
     if tasks is not None:
         keep = {md.resolve_task(x) for x in tasks}
         t = t[t["task"].isin(keep)]
@@ -344,7 +353,11 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
         md = MetaDataset.load(cfg.meta_dataset) if cfg.meta_dataset else MetaDataset.load()
     cfg.exclude = [md.resolve_task(t) for t in cfg.exclude]
     cfg.val_tasks = [md.resolve_task(t) for t in cfg.val_tasks]
-    all_tasks = load_tasks(md, space, cfg.tasks, list(cfg.exclude))
+    unknown = sorted(set(cfg.exclude_sources) - {source_of(t) for t in md.task_ids()})
+    if unknown:
+        raise ValueError(f"--exclude-source {unknown[0]!r} is no collection of the meta-dataset; "
+                         f"choose from {', '.join(sorted({source_of(t) for t in md.task_ids()}))}")
+    all_tasks = load_tasks(md, space, cfg.tasks, list(cfg.exclude), list(cfg.exclude_sources))
     train_tasks = [d for d in all_tasks if d.name not in set(cfg.val_tasks)]
     val_only = [d for d in all_tasks if d.name in set(cfg.val_tasks)]
     if not train_tasks:
@@ -486,6 +499,8 @@ def write_model_card(out: Path, state: dict, cfg: TrainConfig, train_tasks: list
         + (f" + {n_small} small tasks with 2-{cfg.min_large - 1} archs (MetaD2A; "
            f"{cfg.small_group} per batch, p={cfg.small_prob})" if n_small else "")
         + (f"; {n_single} one-arch tasks unused" if n_single else "") + " |",
+        f"| excluded collections | "
+        f"{', '.join(f'`{t}`' for t in cfg.exclude_sources) or 'none'} |",
         f"| excluded tasks | {', '.join(f'`{t}`' for t in cfg.exclude) or 'none'} |",
         f"| validation | {state.get('validation', '')} |",
         f"| best validation Spearman (k={cfg.val_k} context archs, no adaptation) | "

@@ -15,7 +15,7 @@ Importing this package registers every built-in method:
   (BASE's meta-learned prior with / without quick adaptation, DARTS, SNAS, DARTS+) (``oneshot``)
 """
 
-from .base import Strategy, available, constructor_params, make, register
+from .base import Strategy, available, constructor_params, make, register, run_settings
 from . import random_search  # noqa: F401  (registers "rs")
 from . import rea  # noqa: F401  (registers "rea")
 from . import local_search  # noqa: F401  (registers "ls")
@@ -27,4 +27,4 @@ from . import metad2a  # noqa: F401  (registers "metad2a")
 from . import tnas  # noqa: F401  (registers "tnas")
 from . import oneshot  # noqa: F401  (registers "base", "base-prior", "darts", "snas", "darts+")
 
-__all__ = ["Strategy", "available", "constructor_params", "make", "register"]
+__all__ = ["Strategy", "available", "constructor_params", "make", "register", "run_settings"]

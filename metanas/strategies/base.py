@@ -218,6 +218,11 @@ class Strategy:
                 believe(pool[j])
         return out
 
+    @classmethod
+    def resolve_setting(cls, key: str, value: Any, space: str) -> Any:
+        """A constructor setting as it identifies a run (``run_settings``); identity here."""
+        return value
+
     def _propose(self, n: int) -> list[Arch]:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must implement _propose")
 
@@ -289,6 +294,34 @@ def constructor_params(name: str) -> set[str]:
     if name not in _REGISTRY:
         raise KeyError(f"unknown method {name!r}; choose from {', '.join(available())}")
     return set(inspect.signature(_REGISTRY[name]).parameters)
+
+
+def _plain(v: Any) -> bool:
+    if v is None or isinstance(v, (str, bool, int, float)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(_plain(x) for x in v)
+    if isinstance(v, dict):
+        return all(isinstance(k, str) and _plain(x) for k, x in v.items())
+    return False
+
+
+def run_settings(name: str, space: str, kwargs: dict | None = None) -> dict:
+    """What defines a run of strategy ``name`` on ``space`` besides its seed: the constructor's
+    defaults (those that are plain JSON values) overridden by ``kwargs``, each value passed
+    through the class's ``resolve_setting`` (e.g. ``tnas``'s ``pretrained="auto"`` -> the
+    shipped checkpoint folder). The harness names run checkpoints by it, so a changed default
+    or setting never reuses an old run."""
+    import inspect
+
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown method {name!r}; choose from {', '.join(available())}")
+    cls = _REGISTRY[name]
+    out = {k: p.default for k, p in inspect.signature(cls).parameters.items()
+           if k not in ("space", "seed") and p.default is not inspect.Parameter.empty
+           and _plain(p.default)}
+    out.update(kwargs or {})
+    return {k: cls.resolve_setting(k, v, space) for k, v in out.items()}
 
 
 def make(name: str, space: CellSpace, seed: int | np.random.Generator = 0, **kwargs) -> Strategy:

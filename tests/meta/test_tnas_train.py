@@ -201,3 +201,25 @@ def test_balancing_is_a_no_op_with_one_source(md, tmp_path):
     a = load_file(tmp_path / "on" / "model.safetensors")
     b = load_file(tmp_path / "off" / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_exclude_sources_leaves_whole_collections_out(md, tmp_path):
+    """``exclude_sources`` drops every task of a collection (as ``--exclude-source``), is
+    recorded in the state and the card, and an unknown collection is a clear error."""
+    two = MetaDataset(md.tasks.assign(task=md.tasks["task"].str.replace("toy/big2", "other/big2")),
+                      md.triples.assign(task=md.triples["task"].str.replace("toy/big2",
+                                                                             "other/big2")),
+                      name="two")
+    st = train(_cfg(exclude=["toy/held"], exclude_sources=["other"]), tmp_path / "a",
+               progress=False, md=two)
+    assert "other/big2" not in st["training_tasks"] and "toy/big0" in st["training_tasks"]
+    assert st["config"]["exclude_sources"] == ["other"]
+    assert "| excluded collections | `other` |" in (tmp_path / "a" / "README.md").read_text()
+    # the same task set given task by task trains the same weights, bit for bit
+    train(_cfg(exclude=["toy/held", "other/big2"]), tmp_path / "b", progress=False, md=two)
+    from safetensors.torch import load_file
+
+    wa, wb = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("a", "b"))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    with pytest.raises(ValueError, match="--exclude-source 'nope' is no collection"):
+        train(_cfg(exclude_sources=["nope"]), tmp_path / "c", progress=False, md=two)
