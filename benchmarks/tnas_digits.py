@@ -29,8 +29,8 @@ task's measured cells):
 * ``rs``, ``rea``, ``gp-bo``.
 
 Writes ``tnas_digits_<task>.json`` + ``.png`` per task and ``tnas_digits_summary.json``
-(top fraction and best@k per method, means over tasks). Resumable (harness checkpoints, whose
-file names carry the SHA-1 of the checkpoint's weights: runs of re-trained weights are never
+(top fraction and best@k per method, means over tasks). Resumable (harness checkpoints; the
+harness names runs by the checkpoint's weights, so runs of re-trained weights are never
 reused).
 
     python benchmarks/tnas_digits.py --seeds 10 --budget 50
@@ -48,7 +48,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 COLLECTION = "digits_live"
 
 
@@ -115,7 +114,6 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     from metanas.harness import HarnessConfig, plot_results, run_harness
-    from tnas_loto import checkpoint_fingerprint
 
     out = Path(a.out)
     tasks = held_out_tasks(a.held_out)
@@ -142,8 +140,6 @@ def main(argv=None) -> int:
     if any(variants[v].get("pretrained") == a.digits_ckpt for v in chosen):
         digits_prior_checkpoint(a.digits_ckpt, tasks)
         check_leak(a.digits_ckpt)
-    fps = {c: checkpoint_fingerprint(c) for c in {a.ckpt, a.digits_ckpt}
-           if (Path(c) / "model.safetensors").is_file()}
     summary: dict = {"tasks": {}, "held_out": tasks, "seeds": a.seeds, "budget": a.budget,
                      "ckpt": a.ckpt, "digits_ckpt": a.digits_ckpt,
                      "command": "python benchmarks/tnas_digits.py " + " ".join(
@@ -154,9 +150,8 @@ def main(argv=None) -> int:
         groups += [(v, ["tnas"], {"tnas": variants[v]}) for v in chosen]
         merged = None
         for name, methods, kw in groups:
-            ck = kw["tnas"].get("pretrained") if "tnas" in kw else None
             output = base.with_name(base.name + ("" if name == "main" else f".{name}")
-                                    + (f".{fps[ck]}" if ck else "") + ".part.json")
+                                    + ".part.json")
             t0 = time.perf_counter()
             cfg = HarnessConfig(space="nb201", task=task, methods=methods,
                                 seeds=list(range(a.seeds)), budget=a.budget, method_kwargs=kw)

@@ -30,11 +30,13 @@ those out, results ``tnas_loto-no-a-no-b_*``; checkpoints under ``tnas_loto_ckpt
 
 Everything is resumable (harness run checkpoints under ``<out>/tnas_loto_<task>*.runs/``);
 runs and results made with other weights (a re-trained checkpoint) are never reused or merged:
-the SHA-1 of the checkpoint's weights is in the run file names and in the JSON. ``nodata``
+the harness names runs by the checkpoint's weights (``metanas.io.weights_fingerprint``), and
+the JSON records them (``tnas_checkpoint_sha1``). ``nodata``
 equals ``tnas`` by construction on tasks without image samples (every TransNAS / NB201 task).
-Example (what produced the shipped results; see the summary's ``command``)::
+Example (what produced the shipped results; see the summary's ``commands``)::
 
-    python benchmarks/tnas_loto.py --space transnas_micro --seeds 10 --budget 100
+    python benchmarks/tnas_loto.py --space transnas_micro,nb201 --seeds 10 --iters 200 \
+        --ablation-tasks all --ablations noadapt,scratch --ablation-seeds 10
 """
 
 from __future__ import annotations
@@ -134,23 +136,16 @@ def variant_suffix(exclude_sources: Sequence[str] | None) -> str:
     return "".join(f"-no-{x}" for x in sorted(exclude_sources)) or "-all-sources"
 
 
-def checkpoint_fingerprint(ckpt: Path) -> str:
-    """First 12 hex digits of a SHA-1 over the checkpoint's weights
-    (``metanas.io.weights_fingerprint``)."""
-    from metanas.io import weights_fingerprint
-
-    return weights_fingerprint(ckpt)
-
-
 def run_task(space: str, task: str, args, out: Path, log) -> dict:
     from metanas.harness import HarnessConfig, plot_results, run_harness
+    from metanas.io import weights_fingerprint
 
     suffix = variant_suffix(args.exclude_source)
     sources = shipped_exclude_sources(space) if args.exclude_source is None \
         else args.exclude_source
     ckpt, wall = loto_checkpoint(space, task, out, args.iters, log, sources, suffix,
                                  args.meta_seed)
-    fp = checkpoint_fingerprint(ckpt)
+    fp = weights_fingerprint(ckpt)  # results of other weights are never merged
     seeds = list(range(args.seeds))
     base = out / f"tnas_loto{suffix}{seed_suffix(args.meta_seed)}_{safe(task)}"
     tnas_kw = {"pretrained": str(ckpt), **args.tnas_kw}
@@ -169,8 +164,9 @@ def run_task(space: str, task: str, args, out: Path, log) -> dict:
             groups.append((ab, ["tnas"], list(range(args.ablation_seeds))))
     for name, methods, sds in groups:
         kw = {"tnas": {**tnas_kw, **(ABLATIONS[name] if name in ABLATIONS else {})}}
+        # the harness names runs by settings and checkpoint weights: other weights, other runs
         output = base.with_name(base.name + ("" if name == "main" else f".{name}")
-                                + f".{fp}.part.json")  # runs of other weights are not reused
+                                + ".part.json")
         t0 = time.perf_counter()
         cfg = HarnessConfig(space=space, task=task, methods=methods, seeds=sds,
                             budget=args.budget, method_kwargs=kw)

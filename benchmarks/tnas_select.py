@@ -102,7 +102,6 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     from metanas.harness import HarnessConfig, run_harness
-    from tnas_loto import checkpoint_fingerprint
 
     variants = json.loads(a.variants)
     out = Path(a.out)
@@ -119,12 +118,11 @@ def main(argv=None) -> int:
         res = {}
         jobs = [("rs", "rs", {})] + [(name, "tnas", {**kw, "pretrained": str(ckpt)})
                                      for name, kw in variants.items()]
-        fp = checkpoint_fingerprint(ckpt)  # runs of other weights are never reused
         for name, method, kw in jobs:
             cfg = HarnessConfig(space=space, task=task, methods=[method], seeds=seeds,
                                 budget=a.budget, method_kwargs={method: kw} if kw else {})
-            tag = "" if method == "rs" else f".{fp}"
-            r = run_harness(cfg, base.with_name(f"{base.name}.{name}{tag}.json"))
+            # the harness names runs by the checkpoint's weights: never reused across weights
+            r = run_harness(cfg, base.with_name(f"{base.name}.{name}.json"))
             s = r["results"][method]["summary"]
             res[name] = {k: s[k]["mean"] for k in ("top_fraction@10", "top_fraction@20")
                          if k in s}
