@@ -548,11 +548,11 @@ def model_card(*, kind: str = "tnas", space: str, training_tasks: Iterable[str] 
                validation: Mapping[str, Any] | None = None, command: str | None = None,
                license: str = "apache-2.0", datasets: Iterable[str] | None = None,
                tags: Iterable[str] = (), title: str | None = None, description: str = "",
-               excluded_tasks: Iterable[str] = (), body: str | None = None,
-               metrics_note: str = "") -> str:
+               excluded_tasks: Iterable[str] = (), excluded_collections: Iterable[str] = (),
+               body: str | None = None, metrics_note: str = "") -> str:
     """Model card (``README.md``) with Hub metadata (YAML front matter: ``library_name``,
     ``license``, ``tags``, ``datasets``, a ``metanas`` block with the kind, space, training
-    tasks count and validation figures) and a body: ``body`` (e.g. the training code's own
+    tasks count, the excluded tasks / collections and validation figures) and a body: ``body`` (e.g. the training code's own
     card) or a generated one listing the meta-training tasks, validation figures, the space and
     the command that reproduces the model."""
     tasks = [str(t) for t in training_tasks]
@@ -568,6 +568,8 @@ def model_card(*, kind: str = "tnas", space: str, training_tasks: Iterable[str] 
     fm += ["metanas:", f"  kind: {kind}", f"  model: {KINDS.get(kind, kind)}",
            f"  space: {space}", f"  metanas_version: {json.dumps(__version__)}",
            f"  n_training_tasks: {len(tasks)}"]
+    if excluded_collections:
+        fm.append(f"  excluded_collections: {_yaml_list(excluded_collections)}")
     if excluded_tasks:
         fm.append(f"  excluded_tasks: {_yaml_list(excluded_tasks)}")
     if val:
@@ -586,6 +588,9 @@ def model_card(*, kind: str = "tnas", space: str, training_tasks: Iterable[str] 
         lines += ["| | |", "|---|---|", f"| kind | `{kind}` ({KINDS.get(kind, kind)}) |",
                   f"| search space | `{space}` |",
                   f"| meta-training tasks | {len(tasks)}{': ' + shown if tasks else ''} |"]
+        if excluded_collections:
+            lines.append(f"| excluded collections | "
+                         f"{', '.join(f'`{t}`' for t in excluded_collections)} |")
         if excluded_tasks:
             lines.append(f"| excluded tasks | {', '.join(f'`{t}`' for t in excluded_tasks)} |")
         for k, v in val.items():
@@ -634,7 +639,9 @@ def card_from_folder(folder: str | os.PathLike, license: str = "apache-2.0") -> 
     tcfg = state.get("config") or {}
     if command is None and tcfg:
         command = f"python train_meta.py --space {cfg.get('space')} --out {folder.name}" + \
-            "".join(f" --exclude-task {t}" for t in tcfg.get("exclude") or []) + " --no-progress"
+            "".join(f" --exclude-task {t}" for t in tcfg.get("exclude") or []) + \
+            "".join(f" --exclude-source {t}" for t in tcfg.get("exclude_sources") or []) + \
+            " --no-progress"
     bm = state.get("best_metrics") or {}
     validation = {k: bm[k] for k in ("spearman", "lpd") if isinstance(bm.get(k), (int, float))}
     if state.get("best_iter") is not None:
@@ -642,7 +649,8 @@ def card_from_folder(folder: str | os.PathLike, license: str = "apache-2.0") -> 
     tasks = state.get("training_tasks") or cfg.get("tasks") or []
     return model_card(kind=kind, space=str(cfg.get("space")), training_tasks=tasks,
                       validation=validation, command=command, license=license, body=body,
-                      excluded_tasks=tcfg.get("exclude") or [])
+                      excluded_tasks=tcfg.get("exclude") or [],
+                      excluded_collections=tcfg.get("exclude_sources") or [])
 
 
 # ---------------------------------------------------------------------- upload

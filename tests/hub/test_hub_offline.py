@@ -173,6 +173,9 @@ def test_model_card_contents():
     shipped = hub.card_from_folder(REPO / "pretrained" / "tnas-transnas_micro")
     assert shipped.startswith("---\n") and "space: transnas_micro" in shipped
     assert "python train_meta.py --space transnas_micro" in shipped
+    nb = hub.card_from_folder(REPO / "pretrained" / "tnas-nb201")  # NB201 + MetaD2A recipe
+    assert 'excluded_collections: ["digits_live"]' in nb.split("\n---\n", 1)[0]
+    assert "--exclude-source digits_live" in nb
 
 
 def test_metad2a_predictor_round_trip(tmp_path, offline):
