@@ -82,15 +82,6 @@ def nb201_checkpoint(path: str | Path, exclude: list[str], what: str) -> Path:
     return path
 
 
-def cifar_prior_checkpoint(path: str | Path) -> Path:
-    """The CIFAR-only prior (NB201 + MetaD2A, no digits task: the shipped recipe) in ``path``,
-    meta-trained there on first use (~3-5 min; resumable)."""
-    from metanas.meta_dataset import MetaDataset
-
-    return nb201_checkpoint(path, MetaDataset.load(COLLECTION).task_ids(),
-                            "the CIFAR-only prior")
-
-
 def digits_prior_checkpoint(path: str | Path, held_out: list[str]) -> Path:
     """The opt-in digits-inclusive recipe (NB201 + MetaD2A + the collection's tasks except
     ``held_out``) in ``path``, meta-trained there on first use (~3-5 min; resumable)."""

@@ -9,9 +9,8 @@ Two validation groups, neither of which is a reported test task of ``tnas_digits
   ``tnas_loto.loto_checkpoint``). The
   meta-learned prior is mostly right here (rank correlation 0.4-0.9 with the target);
 * ``digits-val``: the 15 digits tasks of ``meta_datasets/digits_live`` that are *not* held
-  out (the 5 held-out ones stay the test of ``tnas_digits.py``), searched with the CIFAR-only
-  prior (``<out>/tnas_digits_ckpt/no_digits``, never meta-trained on a digits task: the
-  shipped recipe): tasks
+  out (the 5 held-out ones stay the test of ``tnas_digits.py``), searched with the shipped
+  ``pretrained/tnas-nb201`` (NB201 + MetaD2A, never meta-trained on a digits task): tasks
   unlike the meta-training tasks, where the prior is often wrong and test-time adaptation
   must recover. The candidates are each task's 150 measured cells.
 * ``digits-nested`` (not in the default ``--groups``): 5 of those 15 digits tasks, searched
@@ -63,15 +62,18 @@ def validation_tasks(groups: list[str], out: Path, iters: int, log) -> list[tupl
                 rows.append(("loto", space, task, loto_checkpoint(
                     space, task, out, iters, log, shipped_exclude_sources(space))[0]))
     if "digits-val" in groups:
-        from tnas_digits import COLLECTION, cifar_prior_checkpoint, held_out_tasks
+        from tnas_digits import COLLECTION, held_out_tasks
 
         from metanas.meta_dataset import MetaDataset
 
-        ckpt = cifar_prior_checkpoint(out / "tnas_digits_ckpt" / "no_digits")
+        ckpt = ROOT / "pretrained" / "tnas-nb201"
         test = set(held_out_tasks(5))
-        for task in MetaDataset.load(COLLECTION).task_ids():
-            if task not in test:
-                rows.append(("digits-val", "nb201", task, ckpt))
+        val = [t for t in MetaDataset.load(COLLECTION).task_ids() if t not in test]
+        trained = json.loads((ckpt / "training_state.json").read_text())["training_tasks"]
+        if set(val) & set(trained):
+            raise SystemExit(f"error: {ckpt} was meta-trained on digits tasks; digits-val needs "
+                             "the shipped NB201 + MetaD2A recipe (--exclude-source digits_live)")
+        rows += [("digits-val", "nb201", task, ckpt) for task in val]
     if "digits-nested" in groups:
         from tnas_digits import held_out_tasks, nb201_checkpoint
 

@@ -230,7 +230,8 @@ def _run_settings(method: str, space: str, kwargs: dict | None) -> dict:
 
 
 def _kwargs_tag(kwargs: dict | None) -> str:
-    """``""`` without method kwargs, else ``"-<8 hex digits of their JSON>"``. A value that is a
+    """Run-name tag of a settings dict (``_run_settings``): ``""`` when empty, else
+    ``"-<8 hex digits of its JSON>"``. A value that is a
     checkpoint folder (holds ``model.safetensors``) enters by its weights' fingerprint
     (``metanas.io.weights_fingerprint``), not its path: a run made with weights since
     re-trained in the same folder is not reused, and a copy of the same weights elsewhere is."""

@@ -552,9 +552,9 @@ def model_card(*, kind: str = "tnas", space: str, training_tasks: Iterable[str] 
                body: str | None = None, metrics_note: str = "") -> str:
     """Model card (``README.md``) with Hub metadata (YAML front matter: ``library_name``,
     ``license``, ``tags``, ``datasets``, a ``metanas`` block with the kind, space, training
-    tasks count, the excluded tasks / collections and validation figures) and a body: ``body`` (e.g. the training code's own
-    card) or a generated one listing the meta-training tasks, validation figures, the space and
-    the command that reproduces the model."""
+    tasks count, the excluded tasks / collections and validation figures) and a body:
+    ``body`` (e.g. the training code's own card) or a generated one listing the meta-training
+    tasks, validation figures, the space and the command that reproduces the model."""
     tasks = [str(t) for t in training_tasks]
     datasets = list(datasets) if datasets is not None else datasets_of(tasks)
     all_tags = ["metanas", "nas", "neural-architecture-search", "meta-learning", kind, space]

@@ -23,9 +23,9 @@ The shipped NB201 recipe leaves the collection out instead (``exclude_sources``:
 MetaD2A only); a prior for digits-like tasks is opt-in (keep the collection).
 
 *Small* tasks (MetaD2A's NB201 tasks: 1-5 archs each) are grouped: with probability
-``small_prob`` an iteration draws ``small_group`` of them (each with >= 2 archs) and the loss is the exact marginal likelihood
-of independent GPs, one per task (a block-diagonal covariance, each block with its own task's
-dataset embedding); tasks with one arch carry no within-task information and are dropped.
+``small_prob`` an iteration draws ``small_group`` of them (each with >= 2 archs) and the loss
+is the exact marginal likelihood of independent GPs, one per task (a block-diagonal
+covariance, each block with its own task's dataset embedding); tasks with one arch carry no within-task information and are dropped.
 Small tasks are centred per task and scaled by the median standard deviation of the small
 tasks with >= 3 archs (a per-task standard deviation from 2-5 points is mostly noise).
 
@@ -353,10 +353,11 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
         md = MetaDataset.load(cfg.meta_dataset) if cfg.meta_dataset else MetaDataset.load()
     cfg.exclude = [md.resolve_task(t) for t in cfg.exclude]
     cfg.val_tasks = [md.resolve_task(t) for t in cfg.val_tasks]
-    unknown = sorted(set(cfg.exclude_sources) - {source_of(t) for t in md.task_ids()})
+    collections = {source_of(t) for t in md.task_ids()}
+    unknown = sorted(set(cfg.exclude_sources) - collections)
     if unknown:
         raise ValueError(f"--exclude-source {unknown[0]!r} is no collection of the meta-dataset; "
-                         f"choose from {', '.join(sorted({source_of(t) for t in md.task_ids()}))}")
+                         f"choose from {', '.join(sorted(collections))}")
     all_tasks = load_tasks(md, space, cfg.tasks, list(cfg.exclude), list(cfg.exclude_sources))
     train_tasks = [d for d in all_tasks if d.name not in set(cfg.val_tasks)]
     val_only = [d for d in all_tasks if d.name in set(cfg.val_tasks)]
