@@ -95,7 +95,7 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=int, default=50)
     p.add_argument("--methods", default="tnas,rs,rea,gp-bo")
     p.add_argument("--variants",
-                   default="noadapt,logei,adapt-auto,scratch,digits-prior,"
+                   default="noresidual,noadapt,logei,adapt-auto,scratch,digits-prior,"
                            "digits-prior-nodata,digits-prior-noadapt")
     p.add_argument("--ckpt", default=str(ROOT / "pretrained" / "tnas-nb201"))
     p.add_argument("--digits-ckpt", default=str(DEFAULT_OUT / "tnas_digits_ckpt" / "with_digits"))
@@ -116,7 +116,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"error: {ckpt} was meta-trained on held-out task(s) {leaked}")
 
     check_leak(a.ckpt)
-    variants = {"noadapt": {"pretrained": a.ckpt, "adapt": False},
+    variants = {"noresidual": {"pretrained": a.ckpt, "residual": False},
+                "noadapt": {"pretrained": a.ckpt, "adapt": False},
                 "logei": {"pretrained": a.ckpt, "acquisition": "logei"},
                 "adapt-auto": {"pretrained": a.ckpt, "adapt_guard": "auto"},
                 "scratch": {"pretrained": None},

@@ -10,7 +10,8 @@ For every target task:
 2. run ``metanas.harness`` (budget, seeds) for ``tnas`` (with that checkpoint) and the
    baselines (``rs``, ``rea``, ``gp-bo``), plus the ablations (separate harness outputs, merged
    as ``tnas[<variant>]``): ``scratch`` (same model, no meta-training), ``noadapt`` (no
-   test-time adaptation), ``nodata`` (no dataset encoder), ``logei`` (log-EI instead of the
+   test-time adaptation), ``noresidual`` (no residual kernel: the default before it),
+   ``nodata`` (no dataset encoder), ``logei`` (log-EI instead of the
    default UCB), ``transfer-mean`` (the meta-trained prediction as the GP's prior mean),
    ``adapt-holdout`` (test-time adaptation only under the held-out guard, from 8 observations:
    now the strategy's default), ``adapt-auto`` (adaptation from 3 observations with the
@@ -36,7 +37,9 @@ equals ``tnas`` by construction on tasks without image samples (every TransNAS /
 Example (what produced the shipped results; see the summary's ``commands``)::
 
     python benchmarks/tnas_loto.py --space transnas_micro,nb201 --seeds 10 --iters 200 \
-        --ablation-tasks all --ablations noadapt,scratch --ablation-seeds 10
+        --ablation-tasks all --ablations noadapt --ablation-seeds 10
+    python benchmarks/tnas_loto.py --space transnas_micro,nb201 --methods tnas --seeds 10 \
+        --iters 200 --ablation-tasks all --ablations scratch --ablation-seeds 5
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results"
 ABLATIONS = {
     "scratch": {"pretrained": None},
     "noadapt": {"adapt": False},
+    "noresidual": {"residual": False},  # the default before the residual kernel
     "nodata": {"use_dataset": False},
     "every1": {"adapt_every": 1},  # the strategy's default: re-adapt at every step
     "logei": {"acquisition": "logei"},  # the acquisition before UCB became the default

@@ -20,10 +20,12 @@ Two validation groups, neither of which is a reported test task of ``tnas_digits
 
 For every task and variant (``--variants``: JSON ``{name: tnas kwargs}``), ``--seeds`` runs of
 ``--budget`` evaluations through ``metanas.harness`` (resumable under
-``<out>/tnas_select/``), plus random search as the reference. Writes
-``<out>/tnas_select.json`` (per task and variant: top fraction at 10 and 20 evaluations; per
-group and variant: the mean, the number of tasks at <= 0.5% and the number no worse than
-random search) and ``tnas_select.png`` (``--name`` changes the stem).
+``<out>/tnas_select/``), plus random search (and ``--references``, e.g. ``rs,rea``) as the
+reference. ``--tasks`` keeps only some tasks of the groups (ids or their last part). Writes
+``<out>/tnas_select.json`` (per task and variant: top fraction at 10, 20 and ``--budget``
+evaluations and the best at ``--budget``; per group and variant: the means, the number of
+tasks at <= 0.5% and the number no worse than random search after 20) and
+``tnas_select.png`` (``--name`` changes the stem).
 
     python benchmarks/tnas_select.py --seeds 3 --budget 20
 """
@@ -93,6 +95,10 @@ def main(argv=None) -> int:
     p.add_argument("--variants", default=json.dumps(DEFAULT_VARIANTS),
                    help="JSON {name: tnas constructor kwargs}")
     p.add_argument("--groups", default="loto,digits-val")
+    p.add_argument("--tasks", default="",
+                   help="comma-separated task ids: only these tasks of the groups")
+    p.add_argument("--references", default="rs",
+                   help="comma-separated baseline methods run alongside (rs is always run)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--budget", type=int, default=20)
     p.add_argument("--iters", type=int, default=200, help="LOTO meta-training iterations")
@@ -112,13 +118,19 @@ def main(argv=None) -> int:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
     rows = validation_tasks([g for g in a.groups.split(",") if g], out, a.iters, log)
+    if a.tasks:
+        keep = set(a.tasks.split(","))
+        rows = [r for r in rows if r[2] in keep or r[2].rsplit("/", 1)[-1] in keep]
+        if not rows:
+            raise SystemExit(f"error: no validation task among --tasks {a.tasks}")
+    refs = ["rs"] + [m for m in a.references.split(",") if m and m != "rs"]
     per_task: dict = {}
     seeds = list(range(a.seeds))
     for group, space, task, ckpt in rows:
         base = out / "tnas_select" / task.replace("/", "_")
         base.parent.mkdir(parents=True, exist_ok=True)
         res = {}
-        jobs = [("rs", "rs", {})] + [(name, "tnas", {**kw, "pretrained": str(ckpt)})
+        jobs = [(m, m, {}) for m in refs] + [(name, "tnas", {**kw, "pretrained": str(ckpt)})
                                      for name, kw in variants.items()]
         for name, method, kw in jobs:
             cfg = HarnessConfig(space=space, task=task, methods=[method], seeds=seeds,
@@ -126,22 +138,27 @@ def main(argv=None) -> int:
             # the harness names runs by the checkpoint's weights: never reused across weights
             r = run_harness(cfg, base.with_name(f"{base.name}.{name}.json"))
             s = r["results"][method]["summary"]
-            res[name] = {k: s[k]["mean"] for k in ("top_fraction@10", "top_fraction@20")
-                         if k in s}
+            res[name] = {k: s[k]["mean"] for k in (
+                "top_fraction@10", "top_fraction@20", f"top_fraction@{a.budget}",
+                f"best@{a.budget}") if k in s}
         # keyed by group too: a task can validate in two groups (with two checkpoints)
         per_task[f"{group}:{task}"] = {"group": group, "task": task, "checkpoint": str(ckpt),
                                        "variants": res}
-        log(f"{task}: " + "  ".join(f"{n} {100 * v.get('top_fraction@20', np.nan):.2f}%"
-                                    for n, v in res.items()))
+        log(f"{task}: " + "  ".join(
+            f"{n} {100 * v.get('top_fraction@20', np.nan):.2f}%"
+            f"/{100 * v.get(f'top_fraction@{a.budget}', np.nan):.2f}%" for n, v in res.items()))
     groups: dict = {}
     for g in sorted({t["group"] for t in per_task.values()}):
         tasks = {k: v for k, v in per_task.items() if v["group"] == g}
         groups[g] = {}
-        for name in ["rs", *variants]:
+        for name in [*refs, *variants]:
             tf20 = np.array([t["variants"][name]["top_fraction@20"] for t in tasks.values()])
             tf10 = np.array([t["variants"][name]["top_fraction@10"] for t in tasks.values()])
             rs20 = np.array([t["variants"]["rs"]["top_fraction@20"] for t in tasks.values()])
+            tfb = np.array([t["variants"][name].get(f"top_fraction@{a.budget}", np.nan)
+                            for t in tasks.values()])
             groups[g][name] = {"n_tasks": len(tasks), "mean_top_fraction@10": float(tf10.mean()),
+                               f"mean_top_fraction@{a.budget}": float(tfb.mean()),
                                "mean_top_fraction@20": float(tf20.mean()),
                                "tasks_top_fraction@20<=0.5%": int((tf20 <= 0.005).sum()),
                                "tasks_no_worse_than_rs@20": int((tf20 <= rs20 + 1e-12).sum())}
@@ -154,7 +171,8 @@ def main(argv=None) -> int:
             print(f"{g:11s} {name:22s} tf@10 {100 * r['mean_top_fraction@10']:5.2f}%  tf@20 "
                   f"{100 * r['mean_top_fraction@20']:5.2f}%  <=0.5%: "
                   f"{r['tasks_top_fraction@20<=0.5%']}/{r['n_tasks']}  <=rs: "
-                  f"{r['tasks_no_worse_than_rs@20']}/{r['n_tasks']}")
+                  f"{r['tasks_no_worse_than_rs@20']}/{r['n_tasks']}  tf@{a.budget} "
+                  f"{100 * r[f'mean_top_fraction@{a.budget}']:5.2f}%")
     plot(result, out / f"{a.name}.png")
     return 0
 

@@ -42,7 +42,10 @@ Precision: encoders and MLP in ``config.encoder_dtype`` (float32, pinned against
 ``acqf.to(X)``), GP part in float64.
 
 Test-time adaptation: ``fit`` (proximal anchor to the meta-learned weights + early stopping
-on held-out observations). Checkpoints: ``save_pretrained`` / ``from_pretrained``
+on held-out observations). Optional parts that depend on the architecture itself rather than
+on the learned features, set per task and never part of a checkpoint: ``prior_mean`` (e.g.
+``TablePriorMean``) and ``residual_kernel`` (``HammingResidualKernel``, added to the deep
+kernel; ``fit_residual`` fits it by maximum a-posteriori on the task's observations). Checkpoints: ``save_pretrained`` / ``from_pretrained``
 (``model.safetensors`` + validated ``config.json``, see ``metanas.meta.checkpoint``).
 """
 
@@ -73,9 +76,9 @@ from ..encoders import (CellArchEncoder, DAGEncoder, DAGEncoderConfig, DatasetEn
                         DatasetEncoderConfig)
 from ..meta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-__all__ = ["DeepKernelConfig", "DeepKernelGP", "GPTask", "TablePriorMean", "FitResult",
-           "neg_mll", "gp_task_loss", "fit", "loo_log_predictive", "holdout_log_predictive",
-           "CheckpointError"]
+__all__ = ["DeepKernelConfig", "DeepKernelGP", "GPTask", "TablePriorMean", "HammingResidualKernel",
+           "FitResult", "ResidualFit", "neg_mll", "gp_task_loss", "fit", "fit_residual",
+           "loo_log_predictive", "holdout_log_predictive", "CheckpointError"]
 
 MIN_NOISE = 1e-4
 CHECKPOINT_KIND = "DeepKernelGP"
@@ -183,6 +186,51 @@ class TablePriorMean(nn.Module):
         return self.weight * self.lookup(X)
 
 
+class HammingResidualKernel(nn.Module):
+    """Additive kernel on the architecture itself, not on the learned features:
+
+        k_r(x, x') = scale * exp( -sum_e weight_e * [x_e != x'_e] )
+
+    (an exponentiated, edge-weighted Hamming kernel: ``weight_e`` is the relevance of cell edge
+    ``e``; equal weights give ``exp(-w * hamming)``). ``DeepKernelGP(residual_kernel=...)``
+    adds it to the deep kernel: where the meta-learned features cannot tell the target's good
+    cells apart (a prior that is wrong in the last steps), the residual models the target's
+    own structure around its observations. ``scale = 0`` is the plain deep kernel. ``scale``
+    and ``weights`` are non-persistent float64 buffers (never part of a checkpoint), fitted per
+    task at test time by ``fit_residual``.
+    """
+
+    def __init__(self, n_edges: int, n_ops: int, scale: float = 0.0, weight: float = 1.0) -> None:
+        super().__init__()
+        self.n_ops = int(n_ops)
+        self.register_buffer("scale", torch.tensor(float(scale), dtype=torch.float64),
+                             persistent=False)
+        self.register_buffer("weights", torch.full((n_edges,), float(weight),
+                                                   dtype=torch.float64), persistent=False)
+
+    @staticmethod
+    def mismatch(X1: Tensor, X2: Tensor | None = None) -> Tensor:
+        """``[n1, n2, n_edges]`` float 0/1: edge ``e`` differs between ``X1 [n1, n_edges]`` and
+        ``X2 [n2, n_edges]`` (default ``X1``)."""
+        X2 = X1 if X2 is None else X2
+        a, b = X1.round().long(), X2.round().long()
+        return (a.unsqueeze(-2) != b.unsqueeze(-3)).to(torch.float64)
+
+    def _onehot(self, X: Tensor) -> Tensor:
+        return nn.functional.one_hot(X.round().long(), self.n_ops).to(torch.float64)
+
+    def forward(self, X1: Tensor, X2: Tensor | None = None, diag: bool = False) -> Tensor:
+        """``[n1, n2]`` (``[n1]`` with ``diag``); through the one-hot encodings,
+        ``sum_e w_e [a_e != b_e] = sum_e w_e - <w * onehot(a), onehot(b)>``, so no
+        ``n1 x n2 x n_edges`` tensor is formed (whole-space scoring)."""
+        if diag:
+            return self.scale.expand(X1.shape[:-1]).clone()
+        A = self._onehot(X1) * self.weights[:, None]
+        B = self._onehot(X1 if X2 is None else X2)
+        same = A.flatten(-2) @ B.flatten(-2).transpose(-1, -2)
+        return self.scale * torch.exp(same - self.weights.sum())
+
+
 def _mlp(d_in: int, hidden: Sequence[int], d_out: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for h in hidden:
@@ -230,6 +278,10 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
             to ``mean_module`` - a mean that depends on the architecture itself rather than
             on the learned features, e.g. ``TablePriorMean`` (TNAS's transfer mean). Not
             part of the checkpoint (its tensors are non-persistent buffers).
+        residual_kernel: optional module ``(X1 [n1, n_edges], X2 [n2, n_edges] | None,
+            diag) -> [n1, n2]`` (or ``[n1]``) added to the deep kernel - a covariance on the
+            architecture itself, e.g. ``HammingResidualKernel`` (fitted per task by
+            ``fit_residual``). Not part of the checkpoint.
         train_X, train_Y, samples, mask: optional task to condition on (``set_task``).
 
     Shapes: ``X`` is ``[..., n, n_edges]`` op indices as floats (see module docstring);
@@ -248,6 +300,7 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
                  covar_module: nn.Module | None = None,
                  likelihood: GaussianLikelihood | None = None,
                  prior_mean: nn.Module | None = None,
+                 residual_kernel: nn.Module | None = None,
                  train_X: Tensor | None = None, train_Y: Tensor | None = None,
                  samples: Tensor | None = None, mask: Tensor | None = None) -> None:
         from .. import spaces
@@ -268,6 +321,7 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         self.mean_module = (mean_module or ConstantMean()).double()
         self.covar_module = (covar_module or default_covar_module(config)).double()
         self.prior_mean = prior_mean
+        self.residual_kernel = residual_kernel
         self.register_buffer("y_mean", torch.zeros((), dtype=torch.float64), persistent=False)
         self.register_buffer("y_std", torch.ones((), dtype=torch.float64), persistent=False)
         self._samples: Tensor | None = None
@@ -365,9 +419,25 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
             m = m + self.prior_mean(X).to(m)
         return m
 
+    def kernel(self, X1: Tensor, z1: Tensor, X2: Tensor | None = None, z2: Tensor | None = None,
+               diag: bool = False):
+        """Covariance between inputs ``X1 [n1, n_edges]`` (features ``z1 [n1, feat_dim]``) and
+        ``X2`` / ``z2`` (default: the same): the deep kernel on the features plus the
+        residual kernel on the architectures, if any. A linear operator / ``[n1, n2]`` tensor
+        (``[n1]`` with ``diag``)."""
+        K = self.covar_module(z1, z2, diag=diag)
+        if self.residual_kernel is None:
+            return K
+        R = self.residual_kernel(X1, X2, diag=diag).to(z1.dtype)
+        return (K if diag else K.to_dense()) + R
+
     def forward(self, X: Tensor) -> MultivariateNormal:
         z = self.features(X)
-        return MultivariateNormal(self.mean(X, z), self.covar_module(z))
+        if self.residual_kernel is not None and X.dim() > 2:  # t-batches: one at a time
+            K = torch.stack([self.kernel(x, zz) for x, zz in
+                             zip(X.reshape(-1, *X.shape[-2:]), z.reshape(-1, *z.shape[-2:]))])
+            return MultivariateNormal(self.mean(X, z), K.reshape(*X.shape[:-1], X.size(-2)))
+        return MultivariateNormal(self.mean(X, z), self.kernel(X, z))
 
     def _apply(self, fn, *args, **kwargs):
         """``nn.Module._apply`` that keeps the encoders' dtype (device moves still apply), so
@@ -431,10 +501,14 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
             return posterior_transform(post)
         return post
 
-    def train_cholesky(self, ztr: Tensor) -> Tensor:
-        """Lower Cholesky factor ``[n, n]`` of ``K(ztr, ztr) + s2 I`` for training features
-        ``ztr [n, feat_dim]``."""
-        K = self.covar_module(ztr).to_dense()
+    def train_cholesky(self, ztr: Tensor, Xtr: Tensor | None = None) -> Tensor:
+        """Lower Cholesky factor ``[n, n]`` of ``K + s2 I`` for training features
+        ``ztr [n, feat_dim]`` of the inputs ``Xtr [n, n_edges]`` (default: the training
+        inputs; needed by the residual kernel)."""
+        if Xtr is None:
+            Xtr = self.train_inputs[0]
+        K = self.kernel(Xtr, ztr)
+        K = K if isinstance(K, Tensor) else K.to_dense()
         K = K + self.likelihood.noise.reshape(-1)[0] * torch.eye(ztr.size(-2), dtype=K.dtype)
         return psd_safe_cholesky(K)
 
@@ -446,13 +520,15 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         n = Xtr.size(-2)
         z = self.features(torch.cat([Xtr, Xc.to(Xtr.dtype)], dim=0))
         ztr, zc = z[:n], z[n:]
-        L = self.train_cholesky(ztr)
+        Xc = Xc.to(Xtr.dtype)
+        L = self.train_cholesky(ztr, Xtr)
         r = (self.train_targets - self.mean(Xtr, ztr)).unsqueeze(-1)
         alpha = torch.cholesky_solve(r, L)
-        Kcx = self.covar_module(zc, ztr).to_dense()  # [N, n]
+        Kcx = self.kernel(Xc, zc, Xtr, ztr)  # [N, n]
+        Kcx = Kcx if isinstance(Kcx, Tensor) else Kcx.to_dense()
         mean = self.mean(Xc, zc) + (Kcx @ alpha).squeeze(-1)
         v = torch.linalg.solve_triangular(L, Kcx.transpose(-1, -2), upper=False)  # [n, N]
-        var = self.covar_module(zc, diag=True) - v.pow(2).sum(0)
+        var = self.kernel(Xc, zc, diag=True) - v.pow(2).sum(0)
         return mean, var.clamp_min(1e-12)
 
     def condition_on_observations(self, X: Tensor, Y: Tensor, noise: Tensor | None = None,
@@ -754,3 +830,105 @@ def fit(model: DeepKernelGP, X: Tensor | Sequence, y: Tensor | Sequence,
         k = final_steps = steps
     model.eval()
     return FitResult(guard, scores, k, losses, final_steps, stopped)
+
+
+# ---------------------------------------------------------------------- residual kernel
+@dataclass
+class ResidualFit:
+    """What ``fit_residual`` chose: the residual kernel's ``scale`` and edge ``weights``, the
+    noise, and the log marginal likelihood per observation with them (``log_ml``) and with
+    the plain deep kernel (``base_log_ml``)."""
+
+    scale: float
+    weights: list[float]
+    noise: float
+    log_ml: float
+    base_log_ml: float
+
+
+def _log_ml(K: Tensor, r: Tensor) -> Tensor:
+    L = torch.linalg.cholesky(K)
+    a = torch.linalg.solve_triangular(L, r.unsqueeze(-1), upper=False).squeeze(-1)
+    n = r.numel()
+    return (-0.5 * a.pow(2).sum() - L.diagonal().log().sum() - 0.5 * n * math.log(2 * math.pi)) / n
+
+
+def fit_residual(model: DeepKernelGP, *, min_points: int = 5, max_iter: int = 50,
+                 init_scale: float = 0.1, init_weight: float = 0.5,
+                 scale_prior: tuple[float, float] = (math.log(0.1), 1.5),
+                 weight_prior: tuple[float, float] = (math.log(0.5), 1.5)) -> ResidualFit:
+    """Type-II maximum a-posteriori fit of a ``HammingResidualKernel`` added to ``model``'s
+    (fixed, possibly adapted) deep kernel on its training data: L-BFGS over the log scale,
+    the log edge weights and the log noise, with LogNormal priors (``(loc, scale)`` of the
+    log) on the residual scale and weights (the noise keeps the likelihood's prior). The deep
+    kernel's features, scale and the mean stay fixed. Installs the kernel as
+    ``model.residual_kernel`` and the noise in ``model.likelihood``; below ``min_points``
+    observations the residual scale is 0 and nothing else changes.
+
+    Cost: one feature pass and ~``max_iter`` Choleskys of ``n x n``.
+    """
+    n_edges = model.n_edges
+    if not isinstance(model.residual_kernel, HammingResidualKernel):
+        model.residual_kernel = HammingResidualKernel(n_edges, model.space.n_ops)
+    res = model.residual_kernel
+    X, y = model.train_inputs[0], model.train_targets
+    n = X.size(-2)
+    was = model.training
+    model.eval()
+    lik = model.likelihood
+    with torch.no_grad():
+        z = model.features(X)
+        Kd = model.covar_module(z).to_dense()
+        r = y - model.mean(X, z)
+        noise0 = float(lik.noise.reshape(-1)[0])
+        eye = torch.eye(n, dtype=Kd.dtype)
+        base = float(_log_ml(Kd + noise0 * eye, r))
+    res.scale.fill_(0.0)
+    if n < min_points:
+        model.prediction_strategy = None
+        model.train(was)
+        return ResidualFit(0.0, res.weights.tolist(), noise0, base, base)
+    M = HammingResidualKernel.mismatch(X)
+    log_s = torch.tensor(math.log(init_scale), dtype=torch.float64, requires_grad=True)
+    log_w = torch.full((n_edges,), math.log(init_weight), dtype=torch.float64, requires_grad=True)
+    log_nz = torch.tensor(math.log(noise0), dtype=torch.float64, requires_grad=True)
+    nz_prior = lik.noise_covar.noise_prior if hasattr(lik, "noise_covar") else None
+    floor = MIN_NOISE
+
+    def objective():
+        K = Kd + log_s.exp() * torch.exp(-(M @ log_w.exp())) \
+            + (floor + log_nz.exp()) * eye
+        lp = _log_ml(K, r)
+        lp = lp - 0.5 * ((log_s - scale_prior[0]) / scale_prior[1]).pow(2) / n
+        lp = lp - 0.5 * ((log_w - weight_prior[0]) / weight_prior[1]).pow(2).sum() / n
+        if nz_prior is not None:
+            lp = lp + nz_prior.log_prob(floor + log_nz.exp()).sum() / n
+        return -lp
+
+    opt = torch.optim.LBFGS([log_s, log_w, log_nz], lr=0.5, max_iter=max_iter,
+                            line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = objective()
+        loss.backward()
+        return loss
+
+    try:
+        with torch.enable_grad():
+            opt.step(closure)
+        ok = all(torch.isfinite(t).all() for t in (log_s, log_w, log_nz))
+    except RuntimeError:  # non-PSD during the line search
+        ok = False
+    with torch.no_grad():
+        if ok:
+            scale, weights, noise = float(log_s.exp()), log_w.exp(), floor + float(log_nz.exp())
+            lml = float(_log_ml(Kd + scale * torch.exp(-(M @ weights)) + noise * eye, r))
+        if not ok or lml < base:  # the residual must explain the data better than without it
+            scale, weights, noise, lml = 0.0, res.weights, noise0, base
+        res.scale.fill_(scale)
+        res.weights.copy_(weights)
+        lik.noise = torch.as_tensor(noise, dtype=torch.float64)
+    model.prediction_strategy = None
+    model.train(was)
+    return ResidualFit(scale, [float(w) for w in weights], noise, lml, base)

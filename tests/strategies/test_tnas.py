@@ -81,17 +81,33 @@ def test_reproducible_per_seed(tiny_ckpt):
     assert a == b and a != c
 
 
-@pytest.mark.parametrize("every", [1, 3])
-def test_resume_identical(tiny_ckpt, tmp_path, every):
-    full = archs_of(run_search(make(0, pretrained=tiny_ckpt, adapt_every=every), LinearToy(),
-                               budget=12, seed=0))
+@pytest.mark.parametrize("every,residual", [(1, False), (3, False), (3, True)])
+def test_resume_identical(tiny_ckpt, tmp_path, every, residual):
+    kw = dict(pretrained=tiny_ckpt, adapt_every=every, residual=residual, residual_from=6)
+    full = archs_of(run_search(make(0, **kw), LinearToy(), budget=12, seed=0))
     ck = tmp_path / "ck.json"
-    run_search(make(0, pretrained=tiny_ckpt, adapt_every=every), LinearToy(), budget=8, seed=0,
-               checkpoint=ck)
+    run_search(make(0, **kw), LinearToy(), budget=8, seed=0, checkpoint=ck)
     json.loads(ck.read_text())
-    resumed = run_search(make(0, pretrained=tiny_ckpt, adapt_every=every), LinearToy(),
-                         budget=12, seed=0, checkpoint=ck)
+    resumed = run_search(make(0, **kw), LinearToy(), budget=12, seed=0, checkpoint=ck)
     assert archs_of(resumed) == full
+
+
+def test_residual_kernel_fitted_from_residual_from(tiny_ckpt):
+    """``residual=True``: no residual below ``residual_from`` observations, fitted (and
+    reported) from there on; the adaptation and the prior ranking never see it."""
+    st = make(0, pretrained=tiny_ckpt, residual=True, residual_from=8)
+    ev = LinearToy()
+    run_search(st, ev, budget=7, seed=0)
+    st.fit_model()
+    assert st.last_step["residual_scale"] == 0.0
+    run_search(st, ev, budget=7, seed=0)  # 7 more
+    st.fit_model()
+    assert st.last_step["n_obs"] == 14 and "residual_gain" in st.last_step
+    assert st.last_step["residual_gain"] >= 0.0
+    scale = st.last_step["residual_scale"]
+    assert scale == float(st.model.residual_kernel.scale)
+    plain = make(0, pretrained=tiny_ckpt)
+    assert np.array_equal(plain.prior_ranking(), st.prior_ranking())
 
 
 def test_batch_ask_distinct(tiny_ckpt):
@@ -118,8 +134,10 @@ def test_top_k_initial_design_uses_surrogate_ranking(tiny_ckpt):
     assert rnd != first
 
 
-def test_default_acquisition_is_ucb():
-    assert make(0).acquisition == "ucb"
+def test_defaults():
+    st = strategies.make("tnas", SPACE, seed=0)
+    assert st.acquisition == "ucb" and st.adapt_guard == "holdout"
+    assert st.residual and st.residual_from == 20
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])

@@ -13,8 +13,9 @@ from metanas import spaces
 from metanas.encoders import DAGEncoderConfig, DatasetEncoderConfig
 from metanas.meta import reptile_step
 from metanas.surrogates.deep_kernel import (CheckpointError, DeepKernelConfig, DeepKernelGP,
-                                            GPTask, TablePriorMean, fit, gp_task_loss,
-                                            loo_log_predictive, neg_mll)
+                                            GPTask, HammingResidualKernel, TablePriorMean, fit,
+                                            fit_residual, gp_task_loss, loo_log_predictive,
+                                            neg_mll)
 
 SPACE = "transnas_micro"
 W = torch.tensor([-1.0, 0.2, 0.6, 1.0], dtype=torch.float64)
@@ -154,6 +155,71 @@ def test_table_prior_mean_enters_both_prediction_paths(split, all_X):
     torch.testing.assert_close(mean, want.to(mean), atol=1e-3, rtol=0)
     with pytest.raises(ValueError, match="entries"):
         TablePriorMean(table[:-1], sp.n_ops, sp.n_edges)
+
+
+def test_hamming_residual_kernel_values():
+    k = HammingResidualKernel(3, 3, scale=0.5)
+    k.weights.copy_(torch.tensor([0.1, 1.0, 2.0], dtype=torch.float64))
+    X = torch.tensor([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 2], [1, 1, 1]],
+                     dtype=torch.float64)
+    K = k(X)
+    want = 0.5 * torch.exp(-torch.tensor([0.0, 0.1, 1.0, 2.0, 3.1], dtype=torch.float64))
+    torch.testing.assert_close(K[0], want)
+    torch.testing.assert_close(K, K.T)
+    torch.testing.assert_close(k(X, diag=True), K.diagonal())
+    assert float(torch.linalg.eigvalsh(K).min()) > 0
+    assert k(X, X[:2]).shape == (5, 2)
+    torch.testing.assert_close(K, 0.5 * torch.exp(-(k.mismatch(X) @ k.weights)))
+
+
+def test_residual_kernel_enters_both_prediction_paths(split, all_X):
+    """With a residual kernel the fast marginals equal GPyTorch's prediction (q = 1 and
+    joint), it stays out of the checkpoint state, and it changes the prediction."""
+    X, _ = split
+    m = make_model()
+    keys = set(m.state_dict())
+    m.set_task(X[:12], value(X[:12]))
+    m.eval()
+    Xc = all_X[::409][:, None, :]
+    plain = m.posterior(Xc)
+    m.residual_kernel = HammingResidualKernel(6, 4, scale=0.7, weight=0.4)
+    assert set(m.state_dict()) == keys
+    fast = m.posterior(Xc)
+    generic = super(DeepKernelGP, m).posterior(Xc)
+    torch.testing.assert_close(fast.mean, generic.mean * m.y_std + m.y_mean)
+    torch.testing.assert_close(fast.variance, generic.variance * m.y_std**2)
+    joint = m.posterior(Xc[:, 0, :])
+    torch.testing.assert_close(joint.mean.reshape(-1), fast.mean.reshape(-1))
+    assert not torch.allclose(plain.variance, fast.variance)
+
+
+def test_fit_residual_learns_what_the_features_miss(all_X):
+    """Targets that depend on edge 0 only, a deep kernel that is blind to them (random
+    features, tiny scale): the residual is switched on, raises the marginal likelihood and
+    weighs edge 0 most; too few points leave it off."""
+    g = torch.Generator().manual_seed(3)
+    X = all_X[torch.randperm(all_X.size(0), generator=g)[:40]]
+    y = torch.tensor([-1.0, 0.0, 0.5, 2.0], dtype=torch.float64)[X[:, 0].long()]
+    y = y + 0.01 * torch.randn(40, generator=g, dtype=torch.float64)
+    m = make_model(1)
+    with torch.no_grad():
+        m.covar_module.outputscale = 1e-3
+    m.set_task(X, y)
+    rf = fit_residual(m)
+    assert rf.scale > 0.1 and rf.log_ml > rf.base_log_ml
+    w = torch.tensor(rf.weights)
+    assert int(w.argmax()) == 0 and float(w[0]) > 3 * float(w[1:].max())
+    assert float(m.residual_kernel.scale) == rf.scale
+    torch.testing.assert_close(float(m.likelihood.noise.detach()), rf.noise)
+    mean, _ = m.predict(all_X[:200])  # the fitted model ranks by edge 0
+    truth = torch.tensor([-1.0, 0.0, 0.5, 2.0], dtype=torch.float64)[all_X[:200, 0].long()]
+    assert _spearman(mean, truth) > 0.8
+    few = make_model(1)
+    few.set_task(X[:4], y[:4])
+    noise = float(few.likelihood.noise.detach())
+    rf = fit_residual(few, min_points=5)
+    assert rf.scale == 0.0 and float(few.residual_kernel.scale) == 0.0
+    assert float(few.likelihood.noise.detach()) == noise
 
 
 def test_condition_on_observations_matches_refit_conditioning(fitted, split, all_X):
