@@ -197,9 +197,9 @@ class TNAS(Strategy):
         trainable: ``"head"`` (default), ``"gp"`` or ``"all"``.
         transfer_mean: the meta-trained prediction as the GP's prior mean (see module
             docstring).
-        residual: add a Hamming (one-hot) Matern kernel to the deep kernel, its scale and
-            edge weights fitted at every step from ``residual_from`` finite observations on
-            (see module docstring).
+        residual: add an edge-weighted Hamming kernel on the cell to the deep kernel, its
+            scale, edge weights and the noise fitted at every step from ``residual_from``
+            finite observations on (see module docstring).
         use_dataset: use the dataset encoder when samples exist.
         dataset_samples: explicit ``[C, S, F]`` samples of the target dataset.
         meta_dataset: ``MetaDataset`` (or name/path) to look the task's samples up in

@@ -45,8 +45,9 @@ Test-time adaptation: ``fit`` (proximal anchor to the meta-learned weights + ear
 on held-out observations). Optional parts that depend on the architecture itself rather than
 on the learned features, set per task and never part of a checkpoint: ``prior_mean`` (e.g.
 ``TablePriorMean``) and ``residual_kernel`` (``HammingResidualKernel``, added to the deep
-kernel; ``fit_residual`` fits it by maximum a-posteriori on the task's observations). Checkpoints: ``save_pretrained`` / ``from_pretrained``
-(``model.safetensors`` + validated ``config.json``, see ``metanas.meta.checkpoint``).
+kernel; ``fit_residual`` fits it by maximum a-posteriori on the task's observations).
+Checkpoints: ``save_pretrained`` / ``from_pretrained`` (``model.safetensors`` + validated
+``config.json``, see ``metanas.meta.checkpoint``).
 """
 
 from __future__ import annotations
@@ -76,9 +77,9 @@ from ..encoders import (CellArchEncoder, DAGEncoder, DAGEncoderConfig, DatasetEn
                         DatasetEncoderConfig)
 from ..meta.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-__all__ = ["DeepKernelConfig", "DeepKernelGP", "GPTask", "TablePriorMean", "HammingResidualKernel",
-           "FitResult", "ResidualFit", "neg_mll", "gp_task_loss", "fit", "fit_residual",
-           "loo_log_predictive", "holdout_log_predictive", "CheckpointError"]
+__all__ = ["DeepKernelConfig", "DeepKernelGP", "GPTask", "TablePriorMean",
+           "HammingResidualKernel", "FitResult", "ResidualFit", "neg_mll", "gp_task_loss", "fit",
+           "fit_residual", "loo_log_predictive", "holdout_log_predictive", "CheckpointError"]
 
 MIN_NOISE = 1e-4
 CHECKPOINT_KIND = "DeepKernelGP"
@@ -850,7 +851,8 @@ def _log_ml(K: Tensor, r: Tensor) -> Tensor:
     L = torch.linalg.cholesky(K)
     a = torch.linalg.solve_triangular(L, r.unsqueeze(-1), upper=False).squeeze(-1)
     n = r.numel()
-    return (-0.5 * a.pow(2).sum() - L.diagonal().log().sum() - 0.5 * n * math.log(2 * math.pi)) / n
+    return (-0.5 * a.pow(2).sum() - L.diagonal().log().sum()
+            - 0.5 * n * math.log(2 * math.pi)) / n
 
 
 def fit_residual(model: DeepKernelGP, *, min_points: int = 5, max_iter: int = 50,
