@@ -53,14 +53,20 @@ DEFAULT_VARIANTS = {
 }
 
 
-def validation_tasks(groups: list[str], out: Path, iters: int, log) -> list[tuple]:
-    """``[(group, space, task, checkpoint)]``."""
+def validation_tasks(groups: list[str], out: Path, iters: int, log,
+                     only: set[str] | None = None) -> list[tuple]:
+    """``[(group, space, task, checkpoint)]``; with ``only`` (task ids or their last part)
+    just those tasks, and only their checkpoints are trained."""
+
+    def wanted(task: str) -> bool:
+        return not only or task in only or task.rsplit("/", 1)[-1] in only
+
     rows = []
     if "loto" in groups:
         from tnas_loto import TARGETS, loto_checkpoint, shipped_exclude_sources
 
         for space, tasks in TARGETS.items():
-            for task in tasks:  # the shipped recipe without the task, as tnas_loto.py
+            for task in filter(wanted, tasks):  # the shipped recipe without the task
                 rows.append(("loto", space, task, loto_checkpoint(
                     space, task, out, iters, log, shipped_exclude_sources(space))[0]))
     if "digits-val" in groups:
@@ -71,6 +77,7 @@ def validation_tasks(groups: list[str], out: Path, iters: int, log) -> list[tupl
         ckpt = ROOT / "pretrained" / "tnas-nb201"
         test = set(held_out_tasks(5))
         val = [t for t in MetaDataset.load(COLLECTION).task_ids() if t not in test]
+        val = list(filter(wanted, val))
         trained = json.loads((ckpt / "training_state.json").read_text())["training_tasks"]
         if set(val) & set(trained):
             raise SystemExit(f"error: {ckpt} was meta-trained on digits tasks; digits-val needs "
@@ -83,10 +90,11 @@ def validation_tasks(groups: list[str], out: Path, iters: int, log) -> list[tupl
         # (the next 5 the collection's builder drew): its dataset encoder has seen 10 digits
         # tasks and never the 5 it is validated on
         both = held_out_tasks(10)
-        ckpt = nb201_checkpoint(out / "tnas_digits_ckpt" / "no_digits_val", both,
-                                f"nb201 without {len(both)} digits tasks")
-        for task in both[5:]:
-            rows.append(("digits-nested", "nb201", task, ckpt))
+        nested = list(filter(wanted, both[5:]))
+        if nested:
+            ckpt = nb201_checkpoint(out / "tnas_digits_ckpt" / "no_digits_val", both,
+                                    f"nb201 without {len(both)} digits tasks")
+            rows += [("digits-nested", "nb201", task, ckpt) for task in nested]
     return rows
 
 
@@ -117,12 +125,10 @@ def main(argv=None) -> int:
     def log(msg):
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
-    rows = validation_tasks([g for g in a.groups.split(",") if g], out, a.iters, log)
-    if a.tasks:
-        keep = set(a.tasks.split(","))
-        rows = [r for r in rows if r[2] in keep or r[2].rsplit("/", 1)[-1] in keep]
-        if not rows:
-            raise SystemExit(f"error: no validation task among --tasks {a.tasks}")
+    only = {t for t in a.tasks.split(",") if t}
+    rows = validation_tasks([g for g in a.groups.split(",") if g], out, a.iters, log, only)
+    if only and not rows:
+        raise SystemExit(f"error: no validation task among --tasks {a.tasks}")
     refs = ["rs"] + [m for m in a.references.split(",") if m and m != "rs"]
     per_task: dict = {}
     seeds = list(range(a.seeds))

@@ -25,7 +25,8 @@ MetaD2A only); a prior for digits-like tasks is opt-in (keep the collection).
 *Small* tasks (MetaD2A's NB201 tasks: 1-5 archs each) are grouped: with probability
 ``small_prob`` an iteration draws ``small_group`` of them (each with >= 2 archs) and the loss
 is the exact marginal likelihood of independent GPs, one per task (a block-diagonal
-covariance, each block with its own task's dataset embedding); tasks with one arch carry no within-task information and are dropped.
+covariance, each block with its own task's dataset embedding); tasks with one arch carry no
+within-task information and are dropped.
 Small tasks are centred per task and scaled by the median standard deviation of the small
 tasks with >= 3 archs (a per-task standard deviation from 2-5 points is mostly noise).
 
