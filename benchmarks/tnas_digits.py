@@ -117,6 +117,7 @@ def main(argv=None) -> int:
 
     check_leak(a.ckpt)
     variants = {"noresidual": {"pretrained": a.ckpt, "residual": False},
+                "copula": {"pretrained": a.ckpt, "warp": "copula"},
                 "noadapt": {"pretrained": a.ckpt, "adapt": False},
                 "logei": {"pretrained": a.ckpt, "acquisition": "logei"},
                 "adapt-auto": {"pretrained": a.ckpt, "adapt_guard": "auto"},

@@ -11,6 +11,7 @@ For every target task:
    baselines (``rs``, ``rea``, ``gp-bo``), plus the ablations (separate harness outputs, merged
    as ``tnas[<variant>]``): ``scratch`` (same model, no meta-training), ``noadapt`` (no
    test-time adaptation), ``noresidual`` (no residual kernel: the default before it),
+   ``copula`` (copula output warping of the observations, ``warp="copula"``),
    ``nodata`` (no dataset encoder), ``logei`` (log-EI instead of the
    default UCB), ``transfer-mean`` (the meta-trained prediction as the GP's prior mean),
    ``adapt-holdout`` (test-time adaptation only under the held-out guard, from 8 observations:
@@ -60,6 +61,7 @@ ABLATIONS = {
     "scratch": {"pretrained": None},
     "noadapt": {"adapt": False},
     "noresidual": {"residual": False},  # the default before the residual kernel
+    "copula": {"warp": "copula"},  # copula output warping of the observations (an option)
     "nodata": {"use_dataset": False},
     "every1": {"adapt_every": 1},  # the strategy's default: re-adapt at every step
     "logei": {"acquisition": "logei"},  # the acquisition before UCB became the default

@@ -185,3 +185,25 @@ def test_failed_evaluations_are_skipped_by_the_model():
     run = run_search(st, ev, budget=10, batch_size=3)
     assert len({h["arch"] for h in run.history}) == 10
     assert 2 <= st.last_step["n_obs"] < len(st.X)
+
+
+def test_warp_values():
+    """``copula``: normal scores of the ranks; ``power``: monotone, pulls a failed cell's
+    lower tail in (the top keeps a larger share of the spread than under standardisation),
+    stays finite on a handful of extreme values; unknown names are refused by GP-BO."""
+    from scipy.special import ndtri
+
+    from metanas.strategies.gp_bo import warp_values
+
+    y = np.array([10.0, 95.0, 96.0, 97.0, 98.0, 99.0, 99.5, 100.0])
+    assert np.allclose(warp_values(y, "none"), y)
+    assert np.allclose(warp_values(y, "copula"), ndtri((np.arange(1, 9) - 0.5) / 8))
+    p = warp_values(y, "power")
+    z = (y - y.mean()) / y.std()
+    assert np.all(np.diff(p) > 0)
+    top_share = lambda v: (v[-1] - v[1]) / (v[-1] - v[0])  # noqa: E731
+    assert top_share(p) > 2 * top_share(z)
+    assert np.all(np.isfinite(warp_values(np.array([0.0, 1e6, 1e6 + 1]), "power")))
+    assert np.allclose(warp_values(np.array([3.0, 3.0, 3.0]), "power"), 3.0)
+    with pytest.raises(KeyError, match="unknown warp"):
+        strategies.make("gp-bo", spaces.get("transnas_micro"), seed=0, warp="log")

@@ -81,9 +81,11 @@ def test_reproducible_per_seed(tiny_ckpt):
     assert a == b and a != c
 
 
-@pytest.mark.parametrize("every,residual", [(1, False), (3, False), (3, True)])
-def test_resume_identical(tiny_ckpt, tmp_path, every, residual):
-    kw = dict(pretrained=tiny_ckpt, adapt_every=every, residual=residual, residual_from=6)
+@pytest.mark.parametrize("every,residual,warp", [(1, False, "none"), (3, False, "none"),
+                                                (3, True, "none"), (3, True, "copula")])
+def test_resume_identical(tiny_ckpt, tmp_path, every, residual, warp):
+    kw = dict(pretrained=tiny_ckpt, adapt_every=every, residual=residual, residual_from=6,
+              warp=warp)
     full = archs_of(run_search(make(0, **kw), LinearToy(), budget=12, seed=0))
     ck = tmp_path / "ck.json"
     run_search(make(0, **kw), LinearToy(), budget=8, seed=0, checkpoint=ck)
@@ -108,6 +110,32 @@ def test_residual_kernel_fitted_from_residual_from(tiny_ckpt):
     assert scale == float(st.model.residual_kernel.scale)
     plain = make(0, pretrained=tiny_ckpt)
     assert np.array_equal(plain.prior_ranking(), st.prior_ranking())
+
+
+def test_copula_warp_of_the_observations(tiny_ckpt):
+    """``warp="copula"``: the model sees the normal scores of the observations' ranks (a
+    heavy lower tail of failed cells does not squash the top); ``"none"`` the raw values;
+    the first ``limit`` observations are warped among themselves (exact resume)."""
+    from scipy.special import ndtri
+
+    vals = [1.0, 50.0, 52.0, 90.0, float("nan"), 91.0]
+    archs = [SPACE.from_index(i) for i in range(len(vals))]
+    st = make(0, pretrained=tiny_ckpt, warp="copula")
+    st.tell(archs, vals)
+    X, y = st._obs()
+    ranks = np.array([1, 2, 3, 4, 5])
+    assert X.shape == (5, SPACE.n_edges)
+    assert np.allclose(y.numpy(), ndtri((ranks - 0.5) / 5))
+    _, y3 = st._obs(3)
+    assert np.allclose(y3.numpy(), ndtri((np.array([1, 2, 3]) - 0.5) / 3))
+    raw = make(0, pretrained=tiny_ckpt, warp="none")
+    raw.tell(archs, vals)
+    assert np.allclose(raw._obs()[1].numpy(), [1.0, 50.0, 52.0, 90.0, 91.0])
+    st.fit_model()  # conditioned on the warped values (standardised internally)
+    assert float(st.model.y_mean) == pytest.approx(float(y.mean()))
+    assert float(st.model.y_std) == pytest.approx(float(y.std()))
+    with pytest.raises(ValueError, match="warp must be one of"):
+        make(0, pretrained=tiny_ckpt, warp="log")
 
 
 def test_batch_ask_distinct(tiny_ckpt):
@@ -137,7 +165,7 @@ def test_top_k_initial_design_uses_surrogate_ranking(tiny_ckpt):
 def test_defaults():
     st = strategies.make("tnas", SPACE, seed=0)
     assert st.acquisition == "ucb" and st.adapt_guard == "holdout"
-    assert st.residual and st.residual_from == 20
+    assert st.residual and st.residual_from == 20 and st.warp == "none"
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])
