@@ -122,6 +122,7 @@ import numpy as np
 from ..spaces import Arch, CellSpace
 from .acquisition import check_acquisition, score_candidates
 from .base import Strategy, register
+from .gp_bo import WARPS, warp_values
 
 logger = logging.getLogger(__name__)
 
@@ -265,8 +266,6 @@ class TNAS(Strategy):
         self.transfer_mean = bool(transfer_mean)
         self.residual = bool(residual)
         self.residual_from = max(2, int(residual_from))
-        from .gp_bo import WARPS
-
         if warp not in WARPS:
             raise ValueError(f"warp must be one of {', '.join(WARPS)}, got {warp!r}")
         self.warp = warp
@@ -538,8 +537,6 @@ class TNAS(Strategy):
         """The first ``limit`` (default all) finite observations: ``X [m, n_edges]``, ``y [m]``
         (output-warped, ``warp``)."""
         import torch
-
-        from .gp_bo import warp_values
 
         y = np.asarray(self.y, dtype=np.float64)
         ok = np.isfinite(y)
