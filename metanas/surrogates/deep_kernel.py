@@ -68,6 +68,7 @@ from gpytorch.means import ConstantMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.models import ExactGP
 from gpytorch.priors import LogNormalPrior
+from linear_operator import to_dense
 from linear_operator.operators import DiagLinearOperator
 from linear_operator.utils.cholesky import psd_safe_cholesky
 from torch import Tensor, nn
@@ -508,8 +509,7 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         inputs; needed by the residual kernel)."""
         if Xtr is None:
             Xtr = self.train_inputs[0]
-        K = self.kernel(Xtr, ztr)
-        K = K if isinstance(K, Tensor) else K.to_dense()
+        K = to_dense(self.kernel(Xtr, ztr))
         K = K + self.likelihood.noise.reshape(-1)[0] * torch.eye(ztr.size(-2), dtype=K.dtype)
         return psd_safe_cholesky(K)
 
@@ -519,14 +519,13 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         ``O(N n)`` memory (never an ``N x N`` matrix), one feature pass for train + test."""
         Xtr = self.train_inputs[0]
         n = Xtr.size(-2)
-        z = self.features(torch.cat([Xtr, Xc.to(Xtr.dtype)], dim=0))
-        ztr, zc = z[:n], z[n:]
         Xc = Xc.to(Xtr.dtype)
+        z = self.features(torch.cat([Xtr, Xc], dim=0))
+        ztr, zc = z[:n], z[n:]
         L = self.train_cholesky(ztr, Xtr)
         r = (self.train_targets - self.mean(Xtr, ztr)).unsqueeze(-1)
         alpha = torch.cholesky_solve(r, L)
-        Kcx = self.kernel(Xc, zc, Xtr, ztr)  # [N, n]
-        Kcx = Kcx if isinstance(Kcx, Tensor) else Kcx.to_dense()
+        Kcx = to_dense(self.kernel(Xc, zc, Xtr, ztr))  # [N, n]
         mean = self.mean(Xc, zc) + (Kcx @ alpha).squeeze(-1)
         v = torch.linalg.solve_triangular(L, Kcx.transpose(-1, -2), upper=False)  # [n, N]
         var = self.kernel(Xc, zc, diag=True) - v.pow(2).sum(0)
