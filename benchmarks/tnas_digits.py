@@ -88,6 +88,27 @@ def digits_prior_checkpoint(path: str | Path, held_out: list[str]) -> Path:
     return nb201_checkpoint(path, held_out, f"nb201 + digits without {len(held_out)} tasks")
 
 
+def table_noise(task: str, top: int = 50) -> dict:
+    """How much the searched (validation) accuracy of ``task`` says about held-out (test)
+    accuracy near the top: cells tied at the best validation value, the test accuracies of
+    those cells against the best test accuracy, and the Spearman correlation of validation
+    and test over the ``top`` cells by validation accuracy."""
+    from scipy.stats import spearmanr
+
+    from metanas.benchmarks import TabularBenchmark
+
+    b = TabularBenchmark.from_task(task)
+    valid = b.values()
+    test = np.array([b.lookup(a).report["test"] for a in b.candidates()])
+    at_max = valid >= valid.max()
+    best = np.argsort(-valid, kind="stable")[:top]
+    return {"n_cells": int(valid.size), "valid_step": float(np.min(np.diff(np.unique(valid)))),
+            "cells_at_best_valid": int(at_max.sum()),
+            "test_of_cells_at_best_valid": test[at_max].tolist(),
+            "best_test": float(test.max()),
+            f"spearman_valid_test_top{top}": float(spearmanr(valid[best], test[best])[0])}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--held-out", type=int, default=5)
@@ -165,7 +186,8 @@ def main(argv=None) -> int:
                             and isinstance(s[k], dict)})
             rows[m]["final_test"] = s.get("final_report_test", {}).get("mean")
         summary["tasks"][task] = {"n_candidates": len(merged.get("candidates", []) or [])
-                                  or None, "optimum": merged.get("optimum"), "methods": rows}
+                                  or None, "optimum": merged.get("optimum"),
+                                  "table": table_noise(task), "methods": rows}
     methods = sorted({m for t in summary["tasks"].values() for m in t["methods"]})
     mean = {}
     for m in methods:
@@ -179,7 +201,10 @@ def main(argv=None) -> int:
         print(f"{m:22s} tf@10 {100 * r.get('top_fraction@10', float('nan')):6.2f}%  "
               f"tf@20 {100 * r.get('top_fraction@20', float('nan')):6.2f}%  "
               f"best@20 {r.get('best@20', float('nan')):.2f}  best@50 "
-              f"{r.get('best@50', float('nan')):.2f}")
+              f"{r.get('best@50', float('nan')):.2f}  test of the pick @10/20/50 "
+              + " ".join(f"{r.get(f'report_test@{k}', float('nan')):.2f}"
+                         f" ({100 * r.get(f'report_top_fraction_test@{k}', float('nan')):.1f}%)"
+                         for k in (10, 20, 50)))
     return 0
 
 

@@ -22,7 +22,14 @@ For every target task:
 3. write ``<out>/tnas_loto_<task>.json`` (harness results, all methods) + ``.png`` and the
    summary ``<out>/tnas_loto_summary.json``: per task and method the mean top fraction (share
    of the space strictly better than the best find) at 20 and 100 evaluations, best@20/50/100,
-   and the checks ``tnas top_fraction@20 <= 0.5%`` and ``tnas best@100 >= rea best@100``.
+   the regret in units of the table's standard deviation at 20 and 100 (``regret_sd@k``), the
+   pick's test accuracy where the table has one (NB201, ``report_test@k``), per task the
+   table's ``table_sd`` and ``value_at_top_0.5%``, and the checks
+   ``tnas top_fraction@20 <= 0.5%`` and ``tnas best@100 >= rea best@100``.
+
+``--batch-size Q`` proposes ``Q`` archs per round (pending ones: the Kriging believer for
+``tnas`` and ``gp-bo``, the strategy's own rule for the others), same budget in evaluations;
+results ``tnas_loto<suffix>-q<Q>_*``: what parallel evaluation costs in evaluations.
 
 Each LOTO checkpoint follows the shipped checkpoint's recipe minus the target: the collections
 left out of ``pretrained/tnas-<space>`` (``exclude_sources`` in its ``training_state.json``;
@@ -134,6 +141,11 @@ def seed_suffix(meta_seed: int) -> str:
     return f"-mseed{meta_seed}" if meta_seed else ""
 
 
+def batch_suffix(q: int) -> str:
+    """``""`` for sequential search (``q == 1``), else ``"-q<q>"``."""
+    return f"-q{q}" if q > 1 else ""
+
+
 def variant_suffix(exclude_sources: Sequence[str] | None) -> str:
     """``""`` for the shipped recipe (``None``), ``"-all-sources"`` for no collection left out,
     else ``"-no-<src>[-no-<src>...]"``."""
@@ -153,7 +165,8 @@ def run_task(space: str, task: str, args, out: Path, log) -> dict:
                                  args.meta_seed)
     fp = weights_fingerprint(ckpt)  # results of other weights are never merged
     seeds = list(range(args.seeds))
-    base = out / f"tnas_loto{suffix}{seed_suffix(args.meta_seed)}_{safe(task)}"
+    base = out / f"tnas_loto{suffix}{seed_suffix(args.meta_seed)}{batch_suffix(args.batch_size)}" \
+        f"_{safe(task)}"
     tnas_kw = {"pretrained": str(ckpt), **args.tnas_kw}
     merged = None
     previous = {}
@@ -175,7 +188,7 @@ def run_task(space: str, task: str, args, out: Path, log) -> dict:
                                 + ".part.json")
         t0 = time.perf_counter()
         cfg = HarnessConfig(space=space, task=task, methods=methods, seeds=sds,
-                            budget=args.budget, method_kwargs=kw)
+                            budget=args.budget, method_kwargs=kw, batch_size=args.batch_size)
         res = run_harness(cfg, output)
         log(f"{task} [{name}] {methods} x {len(sds)} seeds: {time.perf_counter() - t0:.0f} s")
         if merged is None:
@@ -195,15 +208,23 @@ def run_task(space: str, task: str, args, out: Path, log) -> dict:
     return merged
 
 
-def task_summary(res: dict) -> dict:
+def task_summary(res: dict, values: np.ndarray | None = None) -> dict:
+    """Per method: top fraction, best, and (with the task's table ``values``) the regret in
+    units of the table's standard deviation at 20 and 100 evaluations; the pick's test
+    accuracy where the table has one (NB201). Plus the targets' checks."""
     rows = {}
+    sd = float(np.std(values)) if values is not None else None
     for m, r in res["results"].items():
         s = r.get("summary", {})
         row = {"n_runs": s.get("n_runs")}
-        for k in ("top_fraction@20", "top_fraction@100", "best@20", "best@50", "best@100"):
+        for k in ("top_fraction@20", "top_fraction@100", "best@20", "best@50", "best@100",
+                  "report_test@20", "report_test@100"):
             if k in s:
                 row[k] = s[k]["mean"]
                 row[k + "_se"] = s[k]["se"]
+        for k in (20, 100):
+            if sd and f"best@{k}" in row:
+                row[f"regret_sd@{k}"] = (float(np.max(values)) - row[f"best@{k}"]) / sd
         if "wall_s" in s:
             row["wall_s_per_run"] = s["wall_s"]["mean"]
         rows[m] = row
@@ -228,6 +249,7 @@ def aggregate_meta_seeds(out: Path, suffix: str, meta_seeds: list[int]) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from metanas.benchmarks import TabularBenchmark
     from metanas.io import atomic_write_json
 
     sums = {}
@@ -312,12 +334,18 @@ def main(argv=None) -> int:
     p.add_argument("--aggregate-meta-seeds", default="", metavar="K,K,...",
                    help="run nothing; write tnas_loto<suffix>_meta_seeds.json/.png: tnas per "
                         "task and meta-training seed, from the summaries of those seeds")
+    p.add_argument("--batch-size", type=int, default=1, metavar="Q",
+                   help="evaluations proposed per round (pending ones handled by each "
+                        "strategy's batch rule; results in tnas_loto<suffix>-q<Q>_*)")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     a = p.parse_args(argv)
+    if a.batch_size < 1:
+        raise SystemExit(f"error: --batch-size must be >= 1, got {a.batch_size}")
     a.exclude_source = None if a.exclude_source == "shipped" else \
         [] if a.exclude_source == "none" else sorted(x for x in a.exclude_source.split(",") if x)
     import torch
 
+    from metanas.benchmarks import TabularBenchmark
     from metanas.io import atomic_write_json
 
     torch.set_num_threads(1)
@@ -337,7 +365,7 @@ def main(argv=None) -> int:
                              [int(x) for x in a.aggregate_meta_seeds.split(",") if x])
         return 0
     summary_path = out / (f"tnas_loto{variant_suffix(a.exclude_source)}"
-                          f"{seed_suffix(a.meta_seed)}_summary.json")
+                          f"{seed_suffix(a.meta_seed)}{batch_suffix(a.batch_size)}_summary.json")
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     summary.setdefault("tasks", {})
     cmd = "python benchmarks/tnas_loto.py " + " ".join(
@@ -349,7 +377,7 @@ def main(argv=None) -> int:
     summary.setdefault("settings", {})[cmd] = {
         "seeds": a.seeds, "budget": a.budget, "meta_train_iters": a.iters, "methods": a.methods,
         "tnas_kwargs": a.tnas_kw, "ablations": a.ablations, "ablation_tasks": a.ablation_tasks,
-        "ablation_seeds": a.ablation_seeds}
+        "ablation_seeds": a.ablation_seeds, "batch_size": a.batch_size}
     for space in [s for s in a.space.split(",") if s]:
         for task in TARGETS[space]:
             if only and task not in only:
@@ -363,7 +391,10 @@ def main(argv=None) -> int:
                         summary["commands"].append(c)
                 for c, v in on_disk.get("settings", {}).items():
                     summary["settings"].setdefault(c, v)
-            summary["tasks"][task] = {"space": space, **task_summary(res)}
+            values = TabularBenchmark.from_task(task).values()
+            summary["tasks"][task] = {"space": space, **task_summary(res, values),
+                                      "table_sd": float(np.std(values)),
+                                      "value_at_top_0.5%": float(np.quantile(values, 0.995))}
             ch = [v for t in summary["tasks"].values() for v in t["checks"].values()]
             summary["all_checks_pass"] = bool(ch) and all(ch)
             atomic_write_json(summary_path, summary, indent=1)

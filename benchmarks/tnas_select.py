@@ -23,8 +23,10 @@ For every task and variant (``--variants``: JSON ``{name: tnas kwargs}``), ``--s
 ``<out>/tnas_select/``), plus random search (and ``--references``, e.g. ``rs,rea``) as the
 reference. ``--tasks`` keeps only some tasks of the groups (ids or their last part). Writes
 ``<out>/tnas_select.json`` (per task and variant: top fraction at 10, 20 and ``--budget``
-evaluations and the best at ``--budget``; per group and variant: the means, the number of
-tasks at <= 0.5% and the number no worse than random search after 20) and
+evaluations, the best at ``--budget`` and, where the table has a test split, the test
+accuracy of the pick at ``--budget`` and its top fraction among the test values; per group
+and variant: the means, the number of tasks at <= 0.5% and the number no worse than random
+search after 20) and
 ``tnas_select.png`` (``--name`` changes the stem).
 
     python benchmarks/tnas_select.py --seeds 3 --budget 20
@@ -146,7 +148,8 @@ def main(argv=None) -> int:
             s = r["results"][method]["summary"]
             res[name] = {k: s[k]["mean"] for k in (
                 "top_fraction@10", "top_fraction@20", f"top_fraction@{a.budget}",
-                f"best@{a.budget}") if k in s}
+                f"best@{a.budget}", f"report_test@{a.budget}",
+                f"report_top_fraction_test@{a.budget}") if k in s}
         # keyed by group too: a task can validate in two groups (with two checkpoints)
         per_task[f"{group}:{task}"] = {"group": group, "task": task, "checkpoint": str(ckpt),
                                        "variants": res}
@@ -163,11 +166,18 @@ def main(argv=None) -> int:
             rs20 = np.array([t["variants"]["rs"]["top_fraction@20"] for t in tasks.values()])
             tfb = np.array([t["variants"][name].get(f"top_fraction@{a.budget}", np.nan)
                             for t in tasks.values()])
+            test = [t["variants"][name].get(f"report_test@{a.budget}") for t in tasks.values()]
+            ttf = [t["variants"][name].get(f"report_top_fraction_test@{a.budget}")
+                   for t in tasks.values()]
             groups[g][name] = {"n_tasks": len(tasks), "mean_top_fraction@10": float(tf10.mean()),
                                f"mean_top_fraction@{a.budget}": float(tfb.mean()),
                                "mean_top_fraction@20": float(tf20.mean()),
                                "tasks_top_fraction@20<=0.5%": int((tf20 <= 0.005).sum()),
                                "tasks_no_worse_than_rs@20": int((tf20 <= rs20 + 1e-12).sum())}
+            if None not in test:  # the pick's held-out (test) accuracy, where tables have one
+                groups[g][name][f"mean_report_test@{a.budget}"] = float(np.mean(test))
+                groups[g][name][f"mean_report_top_fraction_test@{a.budget}"] = float(
+                    np.mean(ttf))
     result = {"command": "python benchmarks/tnas_select.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]), "seeds": a.seeds, "budget": a.budget,
         "variants": variants, "groups": groups, "tasks": per_task}
@@ -178,7 +188,10 @@ def main(argv=None) -> int:
                   f"{100 * r['mean_top_fraction@20']:5.2f}%  <=0.5%: "
                   f"{r['tasks_top_fraction@20<=0.5%']}/{r['n_tasks']}  <=rs: "
                   f"{r['tasks_no_worse_than_rs@20']}/{r['n_tasks']}  tf@{a.budget} "
-                  f"{100 * r[f'mean_top_fraction@{a.budget}']:5.2f}%")
+                  f"{100 * r[f'mean_top_fraction@{a.budget}']:5.2f}%"
+                  + (f"  test@{a.budget} {r[f'mean_report_test@{a.budget}']:.2f} (top "
+                     f"{100 * r[f'mean_report_top_fraction_test@{a.budget}']:.1f}%)"
+                     if f"mean_report_test@{a.budget}" in r else ""))
     plot(result, out / f"{a.name}.png")
     return 0
 

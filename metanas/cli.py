@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", metavar="DIR|REPO_ID", default=None,
                    help="checkpoint folder or Hub id for the methods taking one (tnas); default: "
                         "the checkpoint shipped for the space")
+    p.add_argument("--set", dest="settings", metavar="METHOD.KEY=VALUE", action="append",
+                   default=[],
+                   help="a strategy setting (repeatable; VALUE is JSON, else a string), e.g. "
+                        "--set tnas.acquisition=ts --set tnas.n_init=10 --set rea.population_size=30")
     p.add_argument("--budget", type=int, default=50, help="evaluations per run (default: 50)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default: 3)")
     p.add_argument("--seed-start", type=int, default=0, help="first seed (default: 0)")
@@ -153,7 +157,9 @@ def adapt_main(argv: list[str] | None = None) -> int:
                             workers=1 if live else args.workers, threads=args.threads,
                             dask_workers=args.workers if live and args.workers > 1 else 0,
                             scheduler=args.scheduler,
-                            method_kwargs=_pretrained_kwargs(args.pretrained, methods))
+                            method_kwargs=_merge_kwargs(
+                                _pretrained_kwargs(args.pretrained, methods),
+                                _setting_kwargs(args.settings, methods, space)))
         out = Path(args.output)
         runs_dir = out.with_name(out.stem + ".runs")
         if args.fresh and args.resume:
@@ -204,6 +210,54 @@ def _pretrained_kwargs(pretrained: str | None, methods: list[str]) -> dict:
                              "separately")
     pretrained = str(resolve_pretrained(pretrained, kind=kinds.pop() if kinds else "tnas"))
     return {m: {"pretrained": pretrained} for m in takers}
+
+
+#: constructor arguments the harness sets itself (not settable with ``--set``)
+_HARNESS_ARGS = ("space", "seed", "candidates", "task")
+
+
+def _setting_kwargs(settings: list[str], methods: list[str], space) -> dict:
+    """``--set METHOD.KEY=VALUE`` items -> ``{method: {key: value}}``, each checked against
+    the strategy's constructor (and built once, so a bad value fails here, in one line)."""
+    import json
+
+    from . import strategies
+
+    out: dict[str, dict] = {}
+    for item in settings:
+        head, eq, raw = item.partition("=")
+        method, dot, key = head.partition(".")
+        if not (eq and dot and method and key):
+            raise UserInputError(f"--set {item!r}: expected METHOD.KEY=VALUE, e.g. "
+                                 f"--set tnas.acquisition=ts")
+        if method not in methods:
+            raise UserInputError(f"--set {item!r}: {method!r} is not among --method "
+                                 f"{','.join(methods)}")
+        allowed = sorted(strategies.constructor_params(method) - set(_HARNESS_ARGS))
+        if key not in allowed:
+            raise UserInputError(f"--set {item!r}: {method} has no setting {key!r}; choose from "
+                                 f"{', '.join(allowed)}")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        out.setdefault(method, {})[key] = value
+    for method, kw in out.items():
+        try:
+            strategies.make(method, space, seed=0, **kw)
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise UserInputError(f"--set for {method}: {msg}") from None
+    return out
+
+
+def _merge_kwargs(*parts: dict) -> dict:
+    """Per-method kwargs merged left to right."""
+    out: dict[str, dict] = {}
+    for part in parts:
+        for method, kw in part.items():
+            out.setdefault(method, {}).update(kw)
+    return out
 
 
 def _print_summary(results: dict) -> None:

@@ -6,8 +6,13 @@ Writes the results JSON::
      "results": {method: {"runs": [{"seed", "history": [{"arch", "value", "best_so_far",
                                                           "report", "time_s", "cost_s"}],
                                     "best_arch", "best_value", "best_report"}],
-                          "summary": {...}}},
+                          "summary": {...}, "settings": {...}}},
      "optimum": {...}}
+
+The summary (``summarise``) has, per number of evaluations k, the best-so-far (``best@k``),
+its top fraction in a table (``top_fraction@k``), and the report (e.g. test accuracy) of the
+incumbent at k (``report_<key>@k`` and, in a table, ``report_top_fraction_<key>@k``); the
+settings are the run's ``strategies.run_settings``.
 
 and a PNG of best-so-far vs evaluations (mean +- standard error over seeds). Every run
 checkpoints after each evaluation under ``<output stem>.runs/`` (one file per method, seed and
@@ -117,6 +122,20 @@ def summarise(runs: list[dict], bench=None) -> dict:
             out[f"best@{k}"] = _mean_se(vals)
             if bench is not None and hasattr(bench, "top_fraction"):
                 out[f"top_fraction@{k}"] = _mean_se([bench.top_fraction(v) for v in vals])
+    # the incumbent's report (e.g. its test accuracy) after k evaluations: on a noisy or
+    # saturated searched metric the best-so-far value rewards luck, the report does not
+    for k in SUMMARY_AT:
+        reps = [_incumbent_report(r["history"][:k]) for r in runs if len(r["history"]) >= k]
+        if len(reps) != len(runs) or not reps:
+            continue
+        for key in sorted({key for rep in reps for key in rep}):
+            vals = [rep[key] for rep in reps if key in rep]
+            if len(vals) != len(reps):
+                continue
+            out[f"report_{key}@{k}"] = _mean_se(vals)
+            if bench is not None and key in getattr(bench, "report_keys", ()):
+                out[f"report_top_fraction_{key}@{k}"] = _mean_se(
+                    [bench.report_top_fraction(v, key) for v in vals])
     finals = [r["best_report"] or {} for r in runs]
     for key in sorted({k for f in finals for k in f}):
         vals = [f[key] for f in finals if key in f]
@@ -129,6 +148,17 @@ def summarise(runs: list[dict], bench=None) -> dict:
     if times:
         out["wall_s"] = _mean_se(times)
     return out
+
+
+def _incumbent_report(history: list[dict]) -> dict:
+    """The report of the best finite value in ``history`` (the first of equal ones, as
+    ``best_so_far``); ``{}`` when none."""
+    best, rep = -math.inf, {}
+    for h in history:
+        v = h["value"]
+        if v is not None and math.isfinite(v) and v > best:
+            best, rep = v, h.get("report") or {}
+    return rep
 
 
 def optimum_info(bench) -> dict | None:
@@ -261,7 +291,9 @@ def _as_completed(futs):
 def _write(results: dict, done: dict, cfg: HarnessConfig, bench, output: Path) -> dict:
     for m in cfg.methods:
         runs = [done[(m, s)] for s in cfg.seeds if (m, s) in done]
-        results["results"][m] = {"runs": runs, "summary": summarise(runs, bench)}
+        results["results"][m] = {"runs": runs, "summary": summarise(runs, bench),
+                                 "settings": _run_settings(m, cfg.space,
+                                                           cfg.method_kwargs.get(m))}
     atomic_write_json(output, results)
     return results
 

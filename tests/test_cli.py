@@ -80,6 +80,11 @@ def test_adapt_user_table(tmp_path):
     (["--space", "darts"], "unknown search space"),
     (["--task", "nb201/cifar1000"], "cifar1000"),
     (["--task-table", "/nonexistent.csv", "--metric", "a"], "no such file"),
+    (["--set", "tnas.foo=1"], "tnas has no setting 'foo'; choose from"),
+    (["--set", "tnas.acquisition=thompson"], "unknown acquisition 'thompson'"),
+    (["--method", "rs", "--set", "tnas.n_init=3"], "not among --method"),
+    (["--set", "tnas_n_init"], "METHOD.KEY=VALUE"),
+    (["--set", "tnas.seed=3"], "tnas has no setting 'seed'"),
 ])
 def test_bad_input_is_one_line(args, needle, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
@@ -154,3 +159,20 @@ def test_epochs_needs_dataset(tmp_path, capsys):
     with pytest.raises(SystemExit):
         adapt_main(["--epochs", "3", "--output", str(tmp_path / "x.json"), "--quiet"])
     assert "--dataset" in capsys.readouterr().err
+
+
+def test_set_passes_strategy_settings(tmp_path):
+    """``--set METHOD.KEY=VALUE`` (JSON values) reaches the strategy and is recorded with the
+    results; the run differs from the default's."""
+    out = tmp_path / "s.json"
+    args = ["--space", "transnas_micro", "--method", "rea", "--budget", "8", "--seeds", "1",
+            "--quiet", "--output", str(out)]
+    adapt_main(args + ["--set", "rea.population_size=3", "--set", "rea.tournament_size=2"])
+    res = json.loads(out.read_text())
+    s = res["results"]["rea"]["settings"]
+    assert s["population_size"] == 3 and s["tournament_size"] == 2
+    adapt_main(args + ["--output", str(tmp_path / "d.json")])
+    default = json.loads((tmp_path / "d.json").read_text())["results"]["rea"]
+    assert default["settings"]["population_size"] == 20
+    hist = [h["arch"] for h in res["results"]["rea"]["runs"][0]["history"]]
+    assert hist != [h["arch"] for h in default["runs"][0]["history"]]

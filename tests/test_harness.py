@@ -1,5 +1,7 @@
 """The benchmark harness: per-run checkpoints are keyed by method, seed and method kwargs."""
 
+import pytest
+
 from metanas.harness import HarnessConfig, run_harness
 
 
@@ -66,3 +68,25 @@ def test_checkpoint_kwargs_are_tagged_by_their_weights(tmp_path):
     save_file({"w": torch.ones(3)}, str(a / "model.safetensors"))  # re-trained in place
     assert _kwargs_tag({"pretrained": str(a), "adapt": False}) != first
     assert _kwargs_tag({"pretrained": str(tmp_path / "missing")}) != first  # plain value
+
+
+def test_summary_reports_the_incumbents_report_at_each_budget():
+    """``summarise``: the report (e.g. test accuracy) of the best-so-far arch after k
+    evaluations - the first of equal values, NaN skipped - and its top fraction in the
+    report table."""
+    from metanas.benchmarks import TabularBenchmark
+    from metanas.harness import summarise
+
+    bench = TabularBenchmark.from_task("nb201/cifar10")
+    evs = [bench.lookup(a) for a in bench.candidates()[:12]]
+    vals = [float(i % 5) for i in range(10)] + [float("nan"), 9.0]
+    vals[7] = 4.0  # ties with index 4: the first one stays the incumbent
+    best, history = -1.0, []
+    for v, e in zip(vals, evs):
+        best = max(best, v) if v == v else best
+        history.append({"value": v, "best_so_far": best, "report": e.report, "time_s": 0.0})
+    s = summarise([{"history": history, "best_report": None}], bench)
+    assert s["report_test@10"]["mean"] == pytest.approx(evs[4].report["test"])
+    assert s["report_top_fraction_test@10"]["mean"] == pytest.approx(
+        bench.report_top_fraction(evs[4].report["test"]))
+    assert "report_test@20" not in s  # fewer than 20 evaluations

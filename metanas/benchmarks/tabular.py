@@ -255,6 +255,12 @@ class TabularBenchmark:
         """Best value of a report metric over the table (``key`` default ``"test"``)."""
         return float(np.nanmax(self._reports[self._key(key)]))
 
+    def report_top_fraction(self, value: float, key: str | None = None) -> float:
+        """Share of the table's architectures whose report metric ``key`` (default ``"test"``)
+        is strictly better than ``value``: the top fraction of a pick on held-out data."""
+        r = self._reports[self._key(key)]
+        return float(np.count_nonzero(r[np.isfinite(r)] > value)) / int(np.isfinite(r).sum())
+
     def top_fraction(self, value: float) -> float:
         """Share of the table's architectures strictly better than ``value`` (0 = optimal)."""
         return float(np.count_nonzero(self._values > value)) / len(self._values)

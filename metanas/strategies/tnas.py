@@ -35,6 +35,13 @@ Each BO step:
    ``tnas_loto.py`` reports, so its figures are not an independent test of this choice) and
    the 15 non-held-out digits tasks with the CIFAR-only prior; the 5 held-out digits tasks
    of ``tnas_digits.py`` were never used to choose anything.
+   Thompson sampling (``acquisition="ts"``, an option): the argmax of one joint posterior
+   sample over the plausible candidates (upper bound ``mean + 3 sd`` at least the best lower
+   bound, at most ``TS_POOL`` = 1024 of them, exact ``M x M`` posterior covariance), its
+   torch seed drawn from ``self.rng`` - so seeds differ after the (deterministic) top-k
+   initial design. It lost to UCB on both validation groups of ``tnas_select.py`` (3 seeds;
+   ``benchmarks/results/tnas_select_s8_ts_{loto,digits}.json``): LOTO tf@20 0.33% vs 0.28%,
+   tf@100 0.07% vs 0.05%; digits tf@20 1.24% vs 0.98%, tf@50 0.49% vs 0.28%.
 3. ``ask(q > 1)`` and pending archs: **Kriging believer** (as ``gp-bo``): each pending / already
    picked arch is added to the GP at its posterior mean with the adapted weights kept.
 
@@ -120,13 +127,22 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..spaces import Arch, CellSpace
-from .acquisition import check_acquisition, score_candidates
+from .acquisition import ACQUISITIONS, score_candidates
 from .base import Strategy, register
 from .gp_bo import WARPS, warp_values
 
 logger = logging.getLogger(__name__)
 
 INITIAL_DESIGNS = ("top-k", "random")
+#: acquisitions beyond the shared analytic ones: ``"ts"`` = Thompson sampling
+THOMPSON = "ts"
+#: Thompson sampling draws jointly over the candidates whose upper bound ``mean + c sd``
+#: reaches the best lower bound ``max(mean - c sd)``, ``c`` = this (the others' chance of
+#: holding the sample's maximum is negligible)
+TS_PRUNE_SD = 3.0
+#: ... and at most this many of them, those with the highest upper bounds (the sample needs
+#: an ``M x M`` covariance and its Cholesky factor)
+TS_POOL = 1024
 TRAINABLE = ("head", "gp", "all")
 ADAPT_GUARDS = ("auto", "holdout", "loo", "none")
 
@@ -198,8 +214,10 @@ class TNAS(Strategy):
             no meta-training (ablation).
         n_init: initial-design size (the BO loop needs >= 2 finite observations).
         initial_design: ``"top-k"`` or ``"random"``.
-        acquisition: ``"ucb"`` (default), ``"logei"``, ``"ei"``, ``"pi"``; ``ucb_beta``:
-            UCB's beta (``mean + sqrt(beta) * sd``).
+        acquisition: ``"ucb"`` (default), ``"logei"``, ``"ei"``, ``"pi"``, or ``"ts"``
+            (Thompson sampling: the argmax of one joint posterior sample over the plausible
+            candidates, ``TS_PRUNE_SD`` / ``TS_POOL``);
+            ``ucb_beta``: UCB's beta (``mean + sqrt(beta) * sd``).
         adapt: test-time adaptation on; ``adapt_steps`` / ``adapt_lr`` / ``adapt_prox`` /
             ``adapt_patience``: ``deep_kernel.fit``'s steps, lr, prox, patience.
         adapt_guard: ``deep_kernel.fit``'s overfitting guard: ``"holdout"`` (default:
@@ -235,7 +253,9 @@ class TNAS(Strategy):
                  chunk_size: int = 16384) -> None:
         init_seed = seed if isinstance(seed, (int, np.integer)) else None
         super().__init__(space, seed=seed, candidates=candidates)
-        check_acquisition(acquisition)
+        if acquisition != THOMPSON and acquisition not in ACQUISITIONS:
+            raise KeyError(f"unknown acquisition {acquisition!r}; choose one of "
+                           f"{', '.join([*ACQUISITIONS, THOMPSON])}")
         if initial_design not in INITIAL_DESIGNS:
             raise ValueError(f"initial_design must be one of {', '.join(INITIAL_DESIGNS)}, got "
                              f"{initial_design!r}")
@@ -614,8 +634,35 @@ class TNAS(Strategy):
 
     def score(self, model, X: "torch.Tensor", best_f: float) -> np.ndarray:
         """Acquisition value of every row of ``X`` ``[N, d]``."""
+        if self.acquisition == THOMPSON:
+            return self._thompson(model, X)
         return score_candidates(model, X, self.acquisition, best_f, ucb_beta=self.ucb_beta,
                                 chunk_size=self.chunk_size)
+
+    def _thompson(self, model, X: "torch.Tensor") -> np.ndarray:
+        """One joint posterior sample ``[N]`` at the rows of ``X`` ``[N, d]`` (``-inf`` for
+        candidates pruned as implausible, see ``TS_PRUNE_SD`` / ``TS_POOL``); its torch seed
+        is drawn from ``self.rng``, so a resumed run draws the same sample."""
+        import torch
+        from linear_operator.utils.cholesky import psd_safe_cholesky
+
+        from ..surrogates.gp import quiet_warnings
+
+        seed = int(self.rng.integers(2**31 - 1))
+        with torch.no_grad(), quiet_warnings():
+            mean, var = model._marginals(X)
+            sd = var.sqrt()
+            upper = mean + TS_PRUNE_SD * sd
+            keep = torch.nonzero(upper >= (mean - TS_PRUNE_SD * sd).max()).squeeze(-1)
+            if keep.numel() > TS_POOL:
+                keep = keep[torch.topk(upper[keep], TS_POOL).indices]
+            m, C = model.joint_posterior(X[keep])
+            L = psd_safe_cholesky(C)
+            gen = torch.Generator().manual_seed(seed)
+            f = m + L @ torch.randn(m.shape[0], generator=gen, dtype=m.dtype)
+        out = np.full(X.shape[0], -np.inf)
+        out[keep.numpy()] = f.numpy()
+        return out
 
     def _believe(self, model, archs: list[Arch], best_f: float) -> float:
         """Kriging believer: add ``archs`` at their posterior mean (standardisation and

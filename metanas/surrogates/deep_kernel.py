@@ -513,10 +513,11 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         K = K + self.likelihood.noise.reshape(-1)[0] * torch.eye(ztr.size(-2), dtype=K.dtype)
         return psd_safe_cholesky(K)
 
-    def _marginals(self, Xc: Tensor) -> tuple[Tensor, Tensor]:
-        """Exact posterior marginals (standardised units) at ``Xc [N, n_edges]``:
-        ``mean = m(z) + K_zx (K + s2 I)^-1 (y - m(x))``, ``var = k(z, z) - ||L^-1 K_xz||^2``;
-        ``O(N n)`` memory (never an ``N x N`` matrix), one feature pass for train + test."""
+    def _cross(self, Xc: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """What the posterior at ``Xc [N, n_edges]`` needs from the training data: ``Xc`` in
+        the training dtype, its features ``zc [N, feat_dim]``, the posterior mean ``[N]``
+        (standardised units) and ``v = L^-1 K_xz`` ``[n, N]``; one feature pass for train +
+        test, ``O(N n)`` memory."""
         Xtr = self.train_inputs[0]
         n = Xtr.size(-2)
         Xc = Xc.to(Xtr.dtype)
@@ -528,8 +529,23 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         Kcx = to_dense(self.kernel(Xc, zc, Xtr, ztr))  # [N, n]
         mean = self.mean(Xc, zc) + (Kcx @ alpha).squeeze(-1)
         v = torch.linalg.solve_triangular(L, Kcx.transpose(-1, -2), upper=False)  # [n, N]
+        return Xc, zc, mean, v
+
+    def _marginals(self, Xc: Tensor) -> tuple[Tensor, Tensor]:
+        """Exact posterior marginals (standardised units) at ``Xc [N, n_edges]``:
+        ``mean = m(z) + K_zx (K + s2 I)^-1 (y - m(x))``, ``var = k(z, z) - ||L^-1 K_xz||^2``;
+        ``O(N n)`` memory (never an ``N x N`` matrix)."""
+        Xc, zc, mean, v = self._cross(Xc)
         var = self.kernel(Xc, zc, diag=True) - v.pow(2).sum(0)
         return mean, var.clamp_min(1e-12)
+
+    def joint_posterior(self, Xc: Tensor) -> tuple[Tensor, Tensor]:
+        """Exact joint posterior (standardised units) at ``Xc [M, n_edges]``: mean ``[M]`` and
+        covariance ``[M, M]`` (``K_zz - K_zx (K + s2 I)^-1 K_xz``), e.g. for a Thompson
+        sample over ``M`` candidates. ``O(M^2)`` memory: keep ``M`` to a few thousand."""
+        Xc, zc, mean, v = self._cross(Xc)
+        cov = to_dense(self.kernel(Xc, zc)) - v.transpose(-1, -2) @ v
+        return mean, (cov + cov.transpose(-1, -2)) / 2
 
     def condition_on_observations(self, X: Tensor, Y: Tensor, noise: Tensor | None = None,
                                   **kwargs: Any):

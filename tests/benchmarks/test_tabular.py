@@ -54,6 +54,10 @@ def test_top_fraction_and_regret(c10):
     median = float(np.median(vals))
     assert 0.45 < c10.top_fraction(median) < 0.55
     assert c10.regret(90.0) == pytest.approx(c10.optimum - 90.0)
+    test = np.array([c10.lookup(a).report["test"] for a in c10.candidates()])
+    v = float(np.median(test))
+    assert c10.report_top_fraction(v) == pytest.approx(np.mean(test > v))
+    assert c10.report_top_fraction(c10.report_optimum(), "test") == 0.0
 
 
 def test_low_fidelity_reports_final(c10):

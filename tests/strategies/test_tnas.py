@@ -81,11 +81,12 @@ def test_reproducible_per_seed(tiny_ckpt):
     assert a == b and a != c
 
 
-@pytest.mark.parametrize("every,residual,warp", [(1, False, "none"), (3, False, "none"),
-                                                (3, True, "none"), (3, True, "copula")])
-def test_resume_identical(tiny_ckpt, tmp_path, every, residual, warp):
+@pytest.mark.parametrize("every,residual,warp,acq", [
+    (1, False, "none", "ucb"), (3, False, "none", "ucb"), (3, True, "none", "ucb"),
+    (3, True, "copula", "ucb"), (1, True, "none", "ts")])
+def test_resume_identical(tiny_ckpt, tmp_path, every, residual, warp, acq):
     kw = dict(pretrained=tiny_ckpt, adapt_every=every, residual=residual, residual_from=6,
-              warp=warp)
+              warp=warp, acquisition=acq)
     full = archs_of(run_search(make(0, **kw), LinearToy(), budget=12, seed=0))
     ck = tmp_path / "ck.json"
     run_search(make(0, **kw), LinearToy(), budget=8, seed=0, checkpoint=ck)
@@ -110,6 +111,43 @@ def test_residual_kernel_fitted_from_residual_from(tiny_ckpt):
     assert scale == float(st.model.residual_kernel.scale)
     plain = make(0, pretrained=tiny_ckpt)
     assert np.array_equal(plain.prior_ranking(), st.prior_ranking())
+
+
+def test_thompson_sampling(tiny_ckpt):
+    """``acquisition="ts"``: the joint posterior's diagonal is the exact marginals; a step
+    scores every plausible candidate with one joint sample (the rest ``-inf``), drawn from
+    ``self.rng`` (same seed, same pick; other seeds spread over several cells)."""
+    import torch
+
+    from metanas.strategies import tnas
+
+    archs = [SPACE.from_index(i) for i in range(0, 60, 6)]
+    vals = [float(i % 7) for i in range(len(archs))]
+
+    def fitted(seed):
+        st = make(seed, pretrained=tiny_ckpt, acquisition="ts")
+        st.tell(archs, vals)
+        return st, st.fit_model()
+
+    st, model = fitted(0)
+    X = st._pool_inputs()[:200]
+    with torch.no_grad():
+        mean, var = model._marginals(X)
+        jm, cov = model.joint_posterior(X)
+    assert torch.allclose(jm, mean, atol=1e-8)
+    assert torch.allclose(torch.diagonal(cov), var, atol=1e-8)
+    scores = st._thompson(model, X)
+    plausible = (mean + tnas.TS_PRUNE_SD * var.sqrt()
+                 >= (mean - tnas.TS_PRUNE_SD * var.sqrt()).max()).numpy()
+    assert np.isfinite(scores).sum() == min(plausible.sum(), tnas.TS_POOL)
+    assert np.all(np.isneginf(scores[~plausible]))
+    state = st.rng.bit_generator.state
+    picks = [int(np.argmax(st._thompson(model, X))) for _ in range(20)]
+    st.rng.bit_generator.state = state
+    assert int(np.argmax(st._thompson(model, X))) == picks[0]
+    assert len(set(picks)) > 1
+    with pytest.raises(KeyError, match="unknown acquisition"):
+        make(0, pretrained=tiny_ckpt, acquisition="thompson")
 
 
 def test_copula_warp_of_the_observations(tiny_ckpt):
