@@ -10,7 +10,8 @@ whose rankings differ from classification's. It is the full-space counterpart of
 
 For each target: the prior's Spearman correlation with the target over the 4096 cells and
 the ranks of its top-5 (TNAS's initial design), then ``metanas.harness`` runs of ``tnas``
-(that checkpoint), ``tnas[noadapt]`` and the baselines ``rs``, ``rea``, ``gp-bo``
+(that checkpoint), its variants (``--variants``, JSON ``{name: tnas kwargs}``, reported as
+``tnas[name]``; default ``noadapt``: no test-time adaptation) and the baselines ``rs``, ``rea``, ``gp-bo``
 (``--seeds`` x ``--budget``). Writes ``<out>/tnas_unlike_<task>.json`` / ``.png`` and
 ``<out>/tnas_unlike_summary.json`` (per target and method: top fraction at 20 and 100, best
 at 100, regret in units of the table's standard deviation at 20 and 100; the checks
@@ -36,6 +37,7 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results"
 SPACE = "transnas_micro"
 SOURCES = ("class_object", "class_scene")
 TARGETS = ("jigsaw", "segmentsemantic", "autoencoder", "normal", "room_layout")
+VARIANTS = {"noadapt": {"adapt": False}}
 
 
 def checkpoint(out: Path, sources: list[str], iters: int, log) -> Path:
@@ -99,8 +101,11 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=int, default=100)
     p.add_argument("--iters", type=int, default=200, help="meta-training iterations")
     p.add_argument("--workers", type=int, default=2, help="harness processes")
+    p.add_argument("--variants", default=json.dumps(VARIANTS),
+                   help="JSON {name: tnas kwargs}: TNAS variants, reported as tnas[name]")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     a = p.parse_args(argv)
+    variants = json.loads(a.variants)
     import torch
 
     from metanas.benchmarks import TabularBenchmark
@@ -129,10 +134,10 @@ def main(argv=None) -> int:
         bench = TabularBenchmark.from_task(task)
         base = out / f"tnas_unlike_{SPACE}_{t}"
         merged = None
-        for name, methods, kw in [("main", ["tnas", "rs", "rea", "gp-bo"],
-                                   {"tnas": {"pretrained": str(ckpt)}}),
-                                  ("noadapt", ["tnas"],
-                                   {"tnas": {"pretrained": str(ckpt), "adapt": False}})]:
+        groups = [("main", ["tnas", "rs", "rea", "gp-bo"], {"tnas": {"pretrained": str(ckpt)}})]
+        groups += [(v, ["tnas"], {"tnas": {"pretrained": str(ckpt), **kw}})
+                   for v, kw in variants.items()]
+        for name, methods, kw in groups:
             t0 = time.perf_counter()
             cfg = HarnessConfig(space=SPACE, task=task, methods=methods,
                                 seeds=list(range(a.seeds)), budget=a.budget, method_kwargs=kw,
