@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 SPACE = "transnas_micro"
 SOURCES = ("class_object", "class_scene")
@@ -79,20 +80,6 @@ def prior_agreement(ckpt: Path, bench) -> dict:
             "top5_ranks": sorted(int(rank[i]) for i in order[:5])}
 
 
-def summary_rows(res: dict, values: np.ndarray) -> dict:
-    sd, best = float(np.std(values)), float(np.max(values))
-    rows = {}
-    for m, r in res["results"].items():
-        s = r["summary"]
-        row = {k: s[k]["mean"] for k in ("top_fraction@20", "top_fraction@100", "best@20",
-                                          "best@100") if k in s}
-        for k in (20, 100):
-            if f"best@{k}" in row:
-                row[f"regret_sd@{k}"] = (best - row[f"best@{k}"]) / sd
-        rows[m] = row
-    return rows
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sources", default=",".join(SOURCES))
@@ -111,6 +98,7 @@ def main(argv=None) -> int:
     from metanas.benchmarks import TabularBenchmark
     from metanas.harness import HarnessConfig, plot_results, run_harness
     from metanas.io import atomic_write_json
+    from tnas_loto import task_summary
 
     torch.set_num_threads(1)
     out = Path(a.out)
@@ -153,12 +141,10 @@ def main(argv=None) -> int:
         base.with_suffix(".json").write_text(json.dumps(merged))
         plot_results(merged, base.with_suffix(".png"),
                      title=f"{task}: TNAS meta-trained on {', '.join(sources)} only")
-        rows = summary_rows(merged, bench.values())
-        tn, rea = rows["tnas"], rows["rea"]
-        summary["tasks"][task] = {
-            "prior": prior_agreement(ckpt, bench), "methods": rows,
-            "checks": {"tnas_top_fraction@20<=0.5%": bool(tn["top_fraction@20"] <= 0.005),
-                       "tnas_best@100>=rea_best@100": bool(tn["best@100"] >= rea["best@100"])}}
+        ts = task_summary(merged, bench.values())  # the same rows and checks as tnas_loto
+        summary["tasks"][task] = {"prior": prior_agreement(ckpt, bench),
+                                  "methods": ts["methods"], "checks": ts["checks"]}
+        rows = ts["methods"]
         atomic_write_json(out / "tnas_unlike_summary.json", summary, indent=1)
         log(f"{task}: prior {summary['tasks'][task]['prior']}; " + "  ".join(
             f"{m} {100 * r['top_fraction@20']:.2f}%/{100 * r['top_fraction@100']:.3f}%"

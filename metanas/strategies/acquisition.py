@@ -18,10 +18,12 @@ ACQUISITIONS = {
 }
 
 
-def check_acquisition(name: str) -> str:
-    """``name`` if known, else a ``KeyError`` listing the choices."""
-    if name not in ACQUISITIONS:
-        raise KeyError(f"unknown acquisition {name!r}; choose one of {', '.join(ACQUISITIONS)}")
+def check_acquisition(name: str, extra: tuple[str, ...] = ()) -> str:
+    """``name`` if known (an analytic acquisition or one of a strategy's ``extra`` ones),
+    else a ``KeyError`` listing the choices."""
+    if name not in ACQUISITIONS and name not in extra:
+        raise KeyError(f"unknown acquisition {name!r}; choose one of "
+                       f"{', '.join([*ACQUISITIONS, *extra])}")
     return name
 
 

@@ -127,7 +127,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..spaces import Arch, CellSpace
-from .acquisition import ACQUISITIONS, score_candidates
+from .acquisition import check_acquisition, score_candidates
 from .base import Strategy, register
 from .gp_bo import WARPS, warp_values
 
@@ -253,9 +253,7 @@ class TNAS(Strategy):
                  chunk_size: int = 16384) -> None:
         init_seed = seed if isinstance(seed, (int, np.integer)) else None
         super().__init__(space, seed=seed, candidates=candidates)
-        if acquisition != THOMPSON and acquisition not in ACQUISITIONS:
-            raise KeyError(f"unknown acquisition {acquisition!r}; choose one of "
-                           f"{', '.join([*ACQUISITIONS, THOMPSON])}")
+        check_acquisition(acquisition, extra=(THOMPSON,))
         if initial_design not in INITIAL_DESIGNS:
             raise ValueError(f"initial_design must be one of {', '.join(INITIAL_DESIGNS)}, got "
                              f"{initial_design!r}")
