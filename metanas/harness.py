@@ -186,12 +186,13 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
     results: dict = {
         "space": bench.space.name, "task": bench.task, "metric": bench.metric,
         "budget": cfg.budget, "batch_size": cfg.batch_size, "seeds": list(cfg.seeds),
-        "results": {m: {"runs": []} for m in cfg.methods},
+        "results": {m: {"runs": [], "settings": _run_settings(m, bench.space.name,
+                                                               cfg.method_kwargs.get(m))}
+                    for m in cfg.methods},
     }
     results["optimum"] = optimum_info(bench)
 
-    tags = {m: _kwargs_tag(_run_settings(m, bench.space.name, cfg.method_kwargs.get(m)))
-            for m in cfg.methods}
+    tags = {m: _kwargs_tag(results["results"][m]["settings"]) for m in cfg.methods}
 
     def ckpt(m, s):  # settings in the name: a run with other settings is never reused
         return str(run_dir / f"{m}{tags[m]}-seed{s}.json")
@@ -291,9 +292,7 @@ def _as_completed(futs):
 def _write(results: dict, done: dict, cfg: HarnessConfig, bench, output: Path) -> dict:
     for m in cfg.methods:
         runs = [done[(m, s)] for s in cfg.seeds if (m, s) in done]
-        results["results"][m] = {"runs": runs, "summary": summarise(runs, bench),
-                                 "settings": _run_settings(m, cfg.space,
-                                                           cfg.method_kwargs.get(m))}
+        results["results"][m].update(runs=runs, summary=summarise(runs, bench))
     atomic_write_json(output, results)
     return results
 
