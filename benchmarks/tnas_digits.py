@@ -15,10 +15,13 @@ task's measured cells):
   tasks, adaptation must recover;
 * ``tnas[noadapt]``: the same without test-time adaptation (the GP is only conditioned on the
   observations): what adaptation buys;
+* ``tnas[adapt-head]``: test-time adaptation of the MLP head too (``trainable="head"``, the
+  previous default; the default adapts the GP's hyper-parameters only);
 * ``tnas[logei]``: log-EI instead of the default UCB;
 * ``tnas[adapt-auto]``: adaptation from 3 observations (leave-one-out guard below 8; the
   default is the held-out guard, adaptation from 8 observations);
-* ``tnas[scratch]``: same model, no meta-training;
+* ``tnas[scratch]``: same model, no meta-training (its head adapted at test time:
+  ``trainable="head"``);
 * ``tnas[digits-prior]``: the opt-in recipe that also meta-trains on the collection's other
   15 digits tasks (``--digits-ckpt``; meta-trained into that folder on first use, ~3 min; the
   shipped recipe before it left the collection out): transfer from similar tasks, and the only
@@ -140,9 +143,10 @@ def main(argv=None) -> int:
     variants = {"noresidual": {"pretrained": a.ckpt, "residual": False},
                 "copula": {"pretrained": a.ckpt, "warp": "copula"},
                 "noadapt": {"pretrained": a.ckpt, "adapt": False},
+                "adapt-head": {"pretrained": a.ckpt, "trainable": "head"},
                 "logei": {"pretrained": a.ckpt, "acquisition": "logei"},
                 "adapt-auto": {"pretrained": a.ckpt, "adapt_guard": "auto"},
-                "scratch": {"pretrained": None},
+                "scratch": {"pretrained": None, "trainable": "head"},
                 "digits-prior": {"pretrained": a.digits_ckpt},
                 "digits-prior-nodata": {"pretrained": a.digits_ckpt, "use_dataset": False},
                 "digits-prior-noadapt": {"pretrained": a.digits_ckpt, "adapt": False}}

@@ -18,7 +18,9 @@ For every target task:
    now the strategy's default), ``adapt-auto`` (adaptation from 3 observations with the
    leave-one-out guard below 8, the earlier default),
    ``every1`` (re-adapt at every step, the strategy default, when ``--tnas-kw`` sets
-   ``adapt_every``);
+   ``adapt_every``), ``adapt-gp`` (adapt only the GP's hyper-parameters, the head frozen:
+   ``trainable="gp"``, now the default), ``adapt-head`` (the MLP head adapted too, the
+   previous default);
 3. write ``<out>/tnas_loto_<task>.json`` (harness results, all methods) + ``.png`` and the
    summary ``<out>/tnas_loto_summary.json``: per task and method the mean top fraction (share
    of the space strictly better than the best find) at 20 and 100 evaluations, best@20/50/100,
@@ -65,7 +67,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 ABLATIONS = {
-    "scratch": {"pretrained": None},
+    # no meta-training: the head is adapted at test time (with random features frozen,
+    # trainable="gp" would only fit a GP on a random projection: a strawman)
+    "scratch": {"pretrained": None, "trainable": "head"},
     "noadapt": {"adapt": False},
     "noresidual": {"residual": False},  # the default before the residual kernel
     "copula": {"warp": "copula"},  # copula output warping of the observations (an option)
@@ -77,6 +81,10 @@ ABLATIONS = {
     "adapt-holdout": {"adapt_guard": "holdout"},
     # the reverse (the default before "holdout"): adapt from 3 observations, LOO guard below 8
     "adapt-auto": {"adapt_guard": "auto"},
+    # test-time adaptation of the GP's hyper-parameters only (the default)
+    "adapt-gp": {"trainable": "gp"},
+    # ... of the MLP head too, re-fitted at every step (the previous default)
+    "adapt-head": {"trainable": "head"},
 }
 TARGETS = {
     "transnas_micro": ["transnas_micro/class_object", "transnas_micro/class_scene",

@@ -11,7 +11,8 @@ whose rankings differ from classification's. It is the full-space counterpart of
 For each target: the prior's Spearman correlation with the target over the 4096 cells and
 the ranks of its top-5 (TNAS's initial design), then ``metanas.harness`` runs of ``tnas``
 (that checkpoint), its variants (``--variants``, JSON ``{name: tnas kwargs}``, reported as
-``tnas[name]``; default ``noadapt``: no test-time adaptation) and the baselines ``rs``, ``rea``, ``gp-bo``
+``tnas[name]``; default ``noadapt``: no test-time adaptation, and ``adapt-head``: the MLP
+head adapted too, the previous default) and the baselines ``rs``, ``rea``, ``gp-bo``
 (``--seeds`` x ``--budget``). Writes ``<out>/tnas_unlike_<task>.json`` / ``.png`` and
 ``<out>/tnas_unlike_summary.json`` (per target and method: top fraction at 20 and 100, best
 at 100, regret in units of the table's standard deviation at 20 and 100; the checks
@@ -38,7 +39,7 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results"
 SPACE = "transnas_micro"
 SOURCES = ("class_object", "class_scene")
 TARGETS = ("jigsaw", "segmentsemantic", "autoencoder", "normal", "room_layout")
-VARIANTS = {"noadapt": {"adapt": False}}
+VARIANTS = {"noadapt": {"adapt": False}, "adapt-head": {"trainable": "head"}}
 
 
 def checkpoint(out: Path, sources: list[str], iters: int, log) -> Path:

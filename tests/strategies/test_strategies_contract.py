@@ -30,6 +30,10 @@ CONTRACT_KWARGS = {
     "anasod-bo": dict(n_init=8, pool_size=50, fit_maxiter=20),
     "bananas": dict(n_init=4, n_candidates=30, epochs=30),
     "metad2a": dict(epochs=1, hidden=16),
+    # TNAS's default top-k design and UCB on the meta-learned GP are deterministic, and the
+    # seeded part (the guard's held-out split) only picks GP hyper-parameters, which seldom
+    # move the argmax: seed dependence shows through the random design
+    "tnas": dict(initial_design="random"),
 }
 BUDGET = 16
 NAMES = strategies.available()

@@ -202,8 +202,25 @@ def test_top_k_initial_design_uses_surrogate_ranking(tiny_ckpt):
 
 def test_defaults():
     st = strategies.make("tnas", SPACE, seed=0)
-    assert st.acquisition == "ucb" and st.adapt_guard == "holdout"
+    assert st.acquisition == "ucb" and st.adapt_guard == "holdout" and st.trainable == "gp"
     assert st.residual and st.residual_from == 20 and st.warp == "none"
+
+
+@pytest.mark.parametrize("trainable", ["gp", "head"])
+def test_adaptation_moves_only_what_trainable_names(tiny_ckpt, trainable):
+    """The default adapts the GP's hyper-parameters and leaves the deep-kernel head at its
+    meta-learned weights; ``"head"`` moves the head too. The encoders never move."""
+    st = make(0, pretrained=tiny_ckpt, trainable=trainable, adapt_steps=10, adapt_patience=11,
+              residual=False)
+    run_search(st, LinearToy(), budget=12, seed=0)
+    assert st.last_step["adapted"] and st.last_step["best_step"] > 0
+    now = st.model.state_dict()
+    moved = {k for k, v in st._meta_state.items() if k in now and v.dtype.is_floating_point
+             and not torch.equal(v, now[k])}
+    gp = {k for k in moved if k.startswith(("likelihood.", "mean_module.", "covar_module."))}
+    head = {k for k in moved if k.startswith("feature_extractor.")}
+    assert gp and moved <= gp | head
+    assert bool(head) == (trainable == "head")
 
 
 @pytest.mark.parametrize("sign", [1.0, -1.0])
