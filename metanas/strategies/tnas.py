@@ -141,7 +141,10 @@ from .gp_bo import WARPS, warp_values
 
 logger = logging.getLogger(__name__)
 
-INITIAL_DESIGNS = ("top-k", "random")
+INITIAL_DESIGNS = ("top-k", "top-k-diverse", "random")
+#: ``"top-k-diverse"``: each design arch differs from every earlier one (and every observed
+#: arch) in at least this many edges
+DIVERSE_MIN_EDGES = 2
 #: acquisitions beyond the shared analytic ones: ``"ts"`` = Thompson sampling
 THOMPSON = "ts"
 #: Thompson sampling draws jointly over the candidates whose upper bound ``mean + c sd``
@@ -221,7 +224,8 @@ class TNAS(Strategy):
             (a fresh model with a warning when it does not exist); ``None`` / ``"scratch"`` =
             no meta-training (ablation).
         n_init: initial-design size (the BO loop needs >= 2 finite observations).
-        initial_design: ``"top-k"`` or ``"random"``.
+        initial_design: ``"top-k"``, ``"top-k-diverse"`` (the prior's best archs, each
+            at least ``DIVERSE_MIN_EDGES`` edges from the earlier ones) or ``"random"``.
         acquisition: ``"ucb"`` (default), ``"logei"``, ``"ei"``, ``"pi"``, or ``"ts"``
             (Thompson sampling: the argmax of one joint posterior sample over the plausible
             candidates, ``TS_PRUNE_SD`` / ``TS_POOL``);
@@ -687,18 +691,25 @@ class TNAS(Strategy):
     # ------------------------------------------------------------------ proposals
     def _initial(self, k: int, exclude: set[Arch]) -> list[Arch]:
         taken = self.seen | exclude
-        order = self.prior_ranking() if self.initial_design == "top-k" else None
+        order = self.prior_ranking() if self.initial_design != "random" else None
         if order is None:
             return self.sample_unseen(k, exclude=exclude)
         pool = self.pool()
         out: list[Arch] = []
+        spread = self.initial_design == "top-k-diverse"
+        kept = np.asarray(sorted(taken), dtype=np.int64).reshape(-1, self.space.n_edges)
         for i in order:
             a = pool[int(i)]
-            if a not in taken:
-                out.append(a)
-                taken.add(a)
-                if len(out) == k:
-                    break
+            if a in taken:
+                continue
+            if spread and len(kept) and \
+                    int((kept != np.asarray(a)).sum(axis=1).min()) < DIVERSE_MIN_EDGES:
+                continue
+            out.append(a)
+            taken.add(a)
+            kept = np.vstack([kept, np.asarray(a, dtype=np.int64)[None]])
+            if len(out) == k:
+                break
         if len(out) < k:
             out += self.sample_unseen(k - len(out), exclude=exclude | set(out))
         return out

@@ -200,6 +200,24 @@ def test_top_k_initial_design_uses_surrogate_ranking(tiny_ckpt):
     assert rnd != first
 
 
+def test_diverse_top_k_design_keeps_the_prior_order_and_spreads(tiny_ckpt):
+    from metanas.strategies.tnas import DIVERSE_MIN_EDGES
+
+    st = make(0, pretrained=tiny_ckpt, initial_design="top-k-diverse")
+    design = st.ask(4)
+    order = [st.pool()[int(i)] for i in st.prior_ranking()]
+    ranks = [order.index(a) for a in design]
+    assert ranks[0] == 0 and ranks == sorted(ranks)  # the prior's best first, in its order
+    assert ranks[-1] > len(design) - 1  # some of the plain top-k were too close
+    for i, a in enumerate(design):
+        for b in design[:i]:
+            assert sum(x != y for x, y in zip(a, b)) >= DIVERSE_MIN_EDGES
+    # every skipped arch is too close to an earlier pick
+    for a in order[:ranks[-1]]:
+        if a not in design:
+            assert any(sum(x != y for x, y in zip(a, b)) < DIVERSE_MIN_EDGES for b in design)
+
+
 def test_defaults():
     st = strategies.make("tnas", SPACE, seed=0)
     assert st.acquisition == "ucb" and st.adapt_guard == "holdout" and st.trainable == "gp"
