@@ -696,18 +696,19 @@ class TNAS(Strategy):
             return self.sample_unseen(k, exclude=exclude)
         pool = self.pool()
         out: list[Arch] = []
-        spread = self.initial_design == "top-k-diverse"
-        kept = np.asarray(sorted(taken), dtype=np.int64).reshape(-1, self.space.n_edges)
+        # "top-k-diverse": the archs to keep a distance from (observed, pending, picked)
+        near = list(taken) if self.initial_design == "top-k-diverse" else None
         for i in order:
             a = pool[int(i)]
             if a in taken:
                 continue
-            if spread and len(kept) and \
-                    int((kept != np.asarray(a)).sum(axis=1).min()) < DIVERSE_MIN_EDGES:
+            if near and int((np.asarray(near) != np.asarray(a)).sum(axis=1).min()) \
+                    < DIVERSE_MIN_EDGES:
                 continue
             out.append(a)
             taken.add(a)
-            kept = np.vstack([kept, np.asarray(a, dtype=np.int64)[None]])
+            if near is not None:
+                near.append(a)
             if len(out) == k:
                 break
         if len(out) < k:
