@@ -18,9 +18,8 @@ For every target task:
    now the strategy's default), ``adapt-auto`` (adaptation from 3 observations with the
    leave-one-out guard below 8, the earlier default),
    ``every1`` (re-adapt at every step, the strategy default, when ``--tnas-kw`` sets
-   ``adapt_every``), ``adapt-gp`` (adapt only the GP's hyper-parameters, the head frozen:
-   ``trainable="gp"``, now the default), ``adapt-head`` (the MLP head adapted too, the
-   previous default);
+   ``adapt_every``), ``adapt-head`` (the MLP head adapted too, the previous default; the default adapts only
+   the GP's hyper-parameters, ``trainable="gp"``);
 3. write ``<out>/tnas_loto_<task>.json`` (harness results, all methods) + ``.png`` and the
    summary ``<out>/tnas_loto_summary.json``: per task and method the mean top fraction (share
    of the space strictly better than the best find) at 20 and 100 evaluations, best@20/50/100,
@@ -81,9 +80,8 @@ ABLATIONS = {
     "adapt-holdout": {"adapt_guard": "holdout"},
     # the reverse (the default before "holdout"): adapt from 3 observations, LOO guard below 8
     "adapt-auto": {"adapt_guard": "auto"},
-    # test-time adaptation of the GP's hyper-parameters only (the default)
-    "adapt-gp": {"trainable": "gp"},
-    # ... of the MLP head too, re-fitted at every step (the previous default)
+    # test-time adaptation of the MLP head too, re-fitted at every step (the previous
+    # default; the default adapts the GP's hyper-parameters only)
     "adapt-head": {"trainable": "head"},
 }
 TARGETS = {
@@ -190,7 +188,7 @@ def run_task(space: str, task: str, args, out: Path, log) -> dict:
         for ab in args.ablations:
             groups.append((ab, ["tnas"], list(range(args.ablation_seeds))))
     for name, methods, sds in groups:
-        kw = {"tnas": {**tnas_kw, **(ABLATIONS[name] if name in ABLATIONS else {})}}
+        kw = {"tnas": {**tnas_kw, **ABLATIONS.get(name, {})}}
         # the harness names runs by settings and checkpoint weights: other weights, other runs
         output = base.with_name(base.name + ("" if name == "main" else f".{name}")
                                 + ".part.json")
@@ -360,6 +358,10 @@ def main(argv=None) -> int:
     a.tnas_kw = json.loads(a.tnas_kw)
     a.methods = [m for m in a.methods.split(",") if m]
     a.ablations = [x for x in a.ablations.split(",") if x]
+    unknown = [x for x in a.ablations if x not in ABLATIONS]
+    if unknown:  # an unknown name would run the default under that name
+        raise SystemExit(f"error: unknown ablation {unknown[0]!r}; choose from "
+                         f"{', '.join(ABLATIONS)}")
     a.ablation_tasks = [x for x in a.ablation_tasks.split(",") if x]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
