@@ -47,6 +47,10 @@ class Strategy:
     """
 
     name = "base"
+    #: options added after runs were recorded, each with the value that leaves the method
+    #: exactly as it was (off): ``run_settings`` leaves an option at that value out, so adding
+    #: an opt-in option does not rename (and re-run) every recorded run of the method
+    NEUTRAL_SETTINGS: dict[str, Any] = {}
 
     def __init__(self, space: CellSpace, seed: int | np.random.Generator = 0,
                  candidates: Sequence[Arch] | None = None) -> None:
@@ -311,7 +315,8 @@ def run_settings(name: str, space: str, kwargs: dict | None = None) -> dict:
     defaults (those that are plain JSON values) overridden by ``kwargs``, each value passed
     through the class's ``resolve_setting`` (e.g. ``tnas``'s ``pretrained="auto"`` -> the
     shipped checkpoint folder). The harness names run checkpoints by it, so a changed default
-    or setting never reuses an old run."""
+    or setting never reuses an old run. An option at its ``NEUTRAL_SETTINGS`` value (off, the
+    method as before the option existed) is left out."""
     import inspect
 
     if name not in _REGISTRY:
@@ -321,7 +326,9 @@ def run_settings(name: str, space: str, kwargs: dict | None = None) -> dict:
            if k not in ("space", "seed") and p.default is not inspect.Parameter.empty
            and _plain(p.default)}
     out.update(kwargs or {})
-    return {k: cls.resolve_setting(k, v, space) for k, v in out.items()}
+    neutral = cls.NEUTRAL_SETTINGS
+    return {k: cls.resolve_setting(k, v, space) for k, v in out.items()
+            if not (k in neutral and v == neutral[k])}
 
 
 def make(name: str, space: CellSpace, seed: int | np.random.Generator = 0, **kwargs) -> Strategy:

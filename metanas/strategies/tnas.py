@@ -106,6 +106,16 @@ held-out digits tasks it was worse at 20 evaluations (2.20% vs 0.91%) and equal 
 vs 0.77%), and on TransNAS's leave-one-task-out targets it ended below REA on
 segmentsemantic and normal (figures in the README). So it is an option, not the default.
 
+Exploring proposals (``explore_every=k``, off by default): from ``explore_from`` evaluations
+on, every ``k``-th proposal comes from a prior-free GP-BO (``gp_bo.GPBO``: one-hot Matern-5/2
+ARD, copula warp, log-EI; ``explorer=`` its keyword arguments) fitted to the same
+observations, with TNAS's other proposals of the batch as pending; its generator is seeded
+from ``self.rng`` on first use and saved with the state. The idea: where the meta-learned
+features are wrong, the deep kernel keeps proposing near the prior's region, and an
+occasional proposal that ignores them leaves it sooner. It did not help on the validation
+groups of ``benchmarks/tnas_select.py`` nor under the prior from unlike tasks
+(``benchmarks/tnas_unlike.py``; figures in the README), so it is an option.
+
 Dataset encoder: used with the task's dataset samples (``sample_features`` ``[C, S, F]``) when
 they exist: ``dataset_samples=`` directly, or looked up from the meta-dataset for a task id
 ``task=`` (or a task object / dict carrying ``sample_features``), or for a live task
@@ -247,11 +257,17 @@ class TNAS(Strategy):
             finite observations on (see module docstring).
         warp: output warping of the observations before the model sees them: ``"none"``
             (default), ``"copula"`` or ``"power"`` (``gp_bo.warp_values``; module docstring).
+        explore_every: ``k > 0``: from ``explore_from`` evaluations on, every ``k``-th
+            proposal comes from a prior-free GP-BO (``gp_bo.GPBO`` with ``explorer``'s
+            keyword arguments) on the same observations (see module docstring); ``0``
+            (default): off.
         use_dataset: use the dataset encoder when samples exist.
         dataset_samples: explicit ``[C, S, F]`` samples of the target dataset.
         meta_dataset: ``MetaDataset`` (or name/path) to look the task's samples up in
             (default: the shipped ones, loaded only when ``task`` is given).
     """
+
+    NEUTRAL_SETTINGS = {"explore_every": 0, "explore_from": 20, "explorer": None}
 
     def __init__(self, space: CellSpace, seed: int | np.random.Generator = 0,
                  candidates: Sequence[Arch] | None = None, *, task: Any = None,
@@ -262,8 +278,9 @@ class TNAS(Strategy):
                  adapt_every: int = 1, adapt_guard: str = "holdout",
                  trainable: str = "gp", use_dataset: bool = True,
                  transfer_mean: bool = False, residual: bool = True, residual_from: int = 20,
-                 warp: str = "none", dataset_samples: Any = None, meta_dataset: Any = None,
-                 chunk_size: int = 16384) -> None:
+                 warp: str = "none", explore_every: int = 0, explore_from: int = 20,
+                 explorer: dict | None = None, dataset_samples: Any = None,
+                 meta_dataset: Any = None, chunk_size: int = 16384) -> None:
         init_seed = seed if isinstance(seed, (int, np.integer)) else None
         super().__init__(space, seed=seed, candidates=candidates)
         check_acquisition(acquisition, extra=(THOMPSON,))
@@ -300,6 +317,14 @@ class TNAS(Strategy):
         if warp not in WARPS:
             raise ValueError(f"warp must be one of {', '.join(WARPS)}, got {warp!r}")
         self.warp = warp
+        if int(explore_every) < 0:
+            raise ValueError(f"explore_every must be >= 0 (0: off), got {explore_every!r}")
+        self.explore_every = int(explore_every)
+        self.explore_from = max(2, int(explore_from))
+        self.explorer_kwargs = dict(explorer or {})
+        #: the prior-free strategy behind the exploring proposals (built on first use)
+        self._explorer: Strategy | None = None
+        self._explorer_state: dict | None = None
         self._space_prior = None
         self._explicit_samples = dataset_samples
         self.meta_dataset = meta_dataset
@@ -715,11 +740,60 @@ class TNAS(Strategy):
             out += self.sample_unseen(k - len(out), exclude=exclude | set(out))
         return out
 
+    def _n_explore(self, n: int) -> int:
+        """How many of the next ``n`` proposals (evaluations ``t .. t + n - 1``, counted
+        from 0) are exploring ones: those with ``t >= explore_from`` and
+        ``(t - explore_from) % explore_every == explore_every - 1``."""
+        if not self.explore_every:
+            return 0
+        t = len(self.X) + len(self.pending)
+        k, f = self.explore_every, self.explore_from
+        return sum(1 for i in range(t, t + n) if i >= f and (i - f) % k == k - 1)
+
+    def explorer(self) -> Strategy:
+        """The prior-free GP-BO behind the exploring proposals; its random generator is
+        seeded from ``self.rng`` when first built (never drawn from while exploring is off)."""
+        if self._explorer is None:
+            from .gp_bo import GPBO
+
+            kw = {"n_init": 2, **self.explorer_kwargs}
+            restore = self._explorer_state
+            seed = 0 if restore is not None else int(self.rng.integers(2**31 - 1))
+            self._explorer = GPBO(self.space, seed=seed, candidates=self.candidates, **kw)
+            if restore is not None:  # resumed: its generator and hyper-parameters as saved
+                self._explorer.load_state_dict(restore)
+        return self._explorer
+
+    def _explore(self, n: int, exclude: list[Arch]) -> list[Arch]:
+        """``n`` proposals of the prior-free explorer given this strategy's observations,
+        with its pending archs and ``exclude`` as pending."""
+        ex = self.explorer()
+        ex.X, ex.y = list(self.X), list(self.y)
+        ex.pending = list(self.pending) + list(exclude)
+        try:
+            return ex.ask(n)
+        finally:
+            ex.X, ex.y, ex.pending = [], [], []  # state: its rng and hyper-parameters only
+
     def _propose(self, n: int) -> list[Arch]:
         k = self.initial_quota(n, self.n_init)
         out: list[Arch] = self._initial(k, set()) if k else []
         if len(out) == n:
             return out
+        e = self._n_explore(n - len(out))
+        if e:
+            if len(out) + e < n:
+                out = self._propose_model(n - e, out)
+            else:
+                self.last_step = {}
+            t0 = time.perf_counter()
+            out = out + self._explore(e, out)
+            self.last_step.update(explored=e, explore_s=time.perf_counter() - t0)
+            return out
+        return self._propose_model(n, out)
+
+    def _propose_model(self, n: int, out: list[Arch]) -> list[Arch]:
+        """Fill ``out`` up to ``n`` archs with the (adapted) surrogate's acquisition."""
         t0 = time.perf_counter()
         try:
             model = self.fit_model()
@@ -745,10 +819,14 @@ class TNAS(Strategy):
 
     # ------------------------------------------------------------------ state
     def _extra_state(self) -> dict[str, Any]:
-        return {"init_seed": self._init_seed,
-                "adapt_info": list(self._adapt_info) if self._adapt_info else None}
+        out = {"init_seed": self._init_seed,
+               "adapt_info": list(self._adapt_info) if self._adapt_info else None}
+        if self._explorer is not None:
+            out["explorer"] = self._explorer.state_dict()
+        return out
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
+        self._explorer, self._explorer_state = None, state.get("explorer")
         ai = state.get("adapt_info")
         self._adapt_info = (int(ai[0]), int(ai[1])) if ai else None
         self._current = None if self._model is None else ("stale",)

@@ -83,16 +83,53 @@ def test_reproducible_per_seed(tiny_ckpt):
 
 @pytest.mark.parametrize("every,residual,warp,acq", [
     (1, False, "none", "ucb"), (3, False, "none", "ucb"), (3, True, "none", "ucb"),
-    (3, True, "copula", "ucb"), (1, True, "none", "ts")])
+    (3, True, "copula", "ucb"), (1, True, "none", "ts"), (1, True, "none", "explore")])
 def test_resume_identical(tiny_ckpt, tmp_path, every, residual, warp, acq):
     kw = dict(pretrained=tiny_ckpt, adapt_every=every, residual=residual, residual_from=6,
               warp=warp, acquisition=acq)
+    if acq == "explore":  # exploring proposals (GP-BO, its own generator) before and after
+        kw.update(acquisition="ucb", explore_every=2, explore_from=5)
     full = archs_of(run_search(make(0, **kw), LinearToy(), budget=12, seed=0))
     ck = tmp_path / "ck.json"
     run_search(make(0, **kw), LinearToy(), budget=8, seed=0, checkpoint=ck)
     json.loads(ck.read_text())
     resumed = run_search(make(0, **kw), LinearToy(), budget=12, seed=0, checkpoint=ck)
     assert archs_of(resumed) == full
+
+
+def test_exploring_proposals_come_from_prior_free_gp_bo(tiny_ckpt, monkeypatch):
+    """``explore_every=k``: from ``explore_from`` on every k-th proposal is GP-BO's, on the
+    same observations (pending ones included); the others are the surrogate's. Off (``0``,
+    the default) changes nothing, and its run settings are the ones recorded before the
+    option existed."""
+    from metanas.strategies.gp_bo import GPBO
+
+    calls = []
+    real = GPBO._propose
+
+    def spy(self, n):
+        calls.append((len(self.X), len(self.pending), n))
+        return real(self, n)
+
+    monkeypatch.setattr(GPBO, "_propose", spy)
+    st = make(pretrained=tiny_ckpt, explore_every=3, explore_from=6)
+    run = run_search(st, LinearToy(), budget=16, seed=0)
+    # evaluations 0..15; exploring ones: 8, 11, 14 (t >= 6, (t - 6) % 3 == 2)
+    assert [c[0] for c in calls] == [8, 11, 14] and all(c[2] == 1 for c in calls)
+    assert len(set(archs_of(run))) == 16
+    # batch: of evaluations 8..11, two are exploring (8 and 11), asked with the others pending
+    st = make(pretrained=tiny_ckpt, explore_every=3, explore_from=6)
+    run_search(st, LinearToy(), budget=8, seed=0)
+    calls.clear()
+    batch = st.ask(4)
+    assert len(set(batch)) == 4 and calls == [(8, 2, 2)]
+    off = archs_of(run_search(make(pretrained=tiny_ckpt), LinearToy(), budget=12, seed=0))
+    assert off == archs_of(run_search(make(pretrained=tiny_ckpt, explore_every=0),
+                                      LinearToy(), budget=12, seed=0))
+    assert "explore_every" not in strategies.run_settings("tnas", SPACE.name)
+    assert strategies.run_settings("tnas", SPACE.name, {"explore_every": 4})["explore_every"] == 4
+    with pytest.raises(ValueError, match="explore_every"):
+        make(explore_every=-1)
 
 
 def test_residual_kernel_fitted_from_residual_from(tiny_ckpt):
