@@ -740,13 +740,13 @@ class TNAS(Strategy):
             out += self.sample_unseen(k - len(out), exclude=exclude | set(out))
         return out
 
-    def _n_explore(self, n: int) -> int:
-        """How many of the next ``n`` proposals (evaluations ``t .. t + n - 1``, counted
-        from 0) are exploring ones: those with ``t >= explore_from`` and
-        ``(t - explore_from) % explore_every == explore_every - 1``."""
+    def _n_explore(self, n: int, skip: int = 0) -> int:
+        """How many of the ``n`` proposals after the next ``skip`` (evaluations
+        ``t .. t + n - 1``, counted from 0) are exploring ones: those with
+        ``t >= explore_from`` and ``(t - explore_from) % explore_every == explore_every - 1``."""
         if not self.explore_every:
             return 0
-        t = len(self.X) + len(self.pending)
+        t = len(self.X) + len(self.pending) + skip
         k, f = self.explore_every, self.explore_from
         return sum(1 for i in range(t, t + n) if i >= f and (i - f) % k == k - 1)
 
@@ -780,7 +780,7 @@ class TNAS(Strategy):
         out: list[Arch] = self._initial(k, set()) if k else []
         if len(out) == n:
             return out
-        e = self._n_explore(n - len(out))
+        e = self._n_explore(n - len(out), skip=len(out))
         if e:
             if len(out) + e < n:
                 out = self._propose_model(n - e, out)

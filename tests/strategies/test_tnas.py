@@ -123,6 +123,12 @@ def test_exploring_proposals_come_from_prior_free_gp_bo(tiny_ckpt, monkeypatch):
     calls.clear()
     batch = st.ask(4)
     assert len(set(batch)) == 4 and calls == [(8, 2, 2)]
+    # a batch that starts in the initial design counts its evaluations from there:
+    # n_init=4, 2 observed, ask(4) = evaluations 2..5, 2 and 3 initial, 4 exploring
+    st = make(pretrained=tiny_ckpt, n_init=4, explore_every=3, explore_from=2)
+    run_search(st, LinearToy(), budget=2, seed=0)
+    calls.clear()
+    assert len(set(st.ask(4))) == 4 and calls == [(2, 3, 1)]
     off = archs_of(run_search(make(pretrained=tiny_ckpt), LinearToy(), budget=12, seed=0))
     assert off == archs_of(run_search(make(pretrained=tiny_ckpt, explore_every=0),
                                       LinearToy(), budget=12, seed=0))
