@@ -750,7 +750,7 @@ class TNAS(Strategy):
         k, f = self.explore_every, self.explore_from
         return sum(1 for i in range(t, t + n) if i >= f and (i - f) % k == k - 1)
 
-    def explorer(self) -> Strategy:
+    def explorer_strategy(self) -> Strategy:
         """The prior-free GP-BO behind the exploring proposals; its random generator is
         seeded from ``self.rng`` when first built (never drawn from while exploring is off)."""
         if self._explorer is None:
@@ -767,7 +767,7 @@ class TNAS(Strategy):
     def _explore(self, n: int, exclude: list[Arch]) -> list[Arch]:
         """``n`` proposals of the prior-free explorer given this strategy's observations,
         with its pending archs and ``exclude`` as pending."""
-        ex = self.explorer()
+        ex = self.explorer_strategy()
         ex.X, ex.y = list(self.X), list(self.y)
         ex.pending = list(self.pending) + list(exclude)
         try:
