@@ -29,6 +29,9 @@ task's measured cells):
 * ``tnas[digits-prior-nodata]``: that checkpoint with the dataset encoder off (learned no-data
   embedding): the dataset-encoder ablation;
 * ``tnas[digits-prior-noadapt]``: that checkpoint without test-time adaptation;
+* ``tnas[ensemble]`` (not in the default ``--variants``): the ensemble of ``--ckpt`` and its
+  recipe re-trained with the meta-training seeds ``--ensemble-seeds`` (``pretrained=[...]``,
+  the members' mixture posterior);
 * ``rs``, ``rea``, ``gp-bo``.
 
 Writes ``tnas_digits_<task>.json`` + ``.png`` per task and ``tnas_digits_summary.json``
@@ -123,7 +126,12 @@ def main(argv=None) -> int:
                            "digits-prior-nodata,digits-prior-noadapt")
     p.add_argument("--ckpt", default=str(ROOT / "pretrained" / "tnas-nb201"))
     p.add_argument("--digits-ckpt", default=str(DEFAULT_OUT / "tnas_digits_ckpt" / "with_digits"))
+    p.add_argument("--ensemble-seeds", default="1,2",
+                   help="variant 'ensemble': --ckpt plus its recipe re-trained with these "
+                        "meta-training seeds (tnas_select.seed_checkpoint, trained on first use)")
     p.add_argument("--out", default=str(DEFAULT_OUT))
+    p.add_argument("--name", default="tnas_digits",
+                   help="result stem: <out>/<name>_<task>.json and <name>_summary.json")
     a = p.parse_args(argv)
     import torch
 
@@ -151,6 +159,14 @@ def main(argv=None) -> int:
                 "digits-prior-nodata": {"pretrained": a.digits_ckpt, "use_dataset": False},
                 "digits-prior-noadapt": {"pretrained": a.digits_ckpt, "adapt": False}}
     chosen = [v for v in a.variants.split(",") if v]
+    if "ensemble" in chosen:  # the shipped recipe meta-trained with several seeds
+        from tnas_select import seed_checkpoint
+
+        members = [str(seed_checkpoint("digits-val", "nb201", "", Path(a.ckpt), int(k), out, 0,
+                                       print)) for k in a.ensemble_seeds.split(",") if k]
+        for m in members:
+            check_leak(m)
+        variants["ensemble"] = {"pretrained": [a.ckpt, *members]}
     unknown = [v for v in chosen if v not in variants]
     if unknown:
         raise SystemExit(f"error: unknown variant {unknown[0]!r}; choose from "
@@ -163,7 +179,7 @@ def main(argv=None) -> int:
                      "command": "python benchmarks/tnas_digits.py " + " ".join(
                          argv if argv is not None else sys.argv[1:])}
     for task in tasks:
-        base = out / f"tnas_digits_{task.replace('/', '_')}"
+        base = out / f"{a.name}_{task.replace('/', '_')}"
         groups = [("main", a.methods.split(","), {"tnas": {"pretrained": a.ckpt}})]
         groups += [(v, ["tnas"], {"tnas": variants[v]}) for v in chosen]
         merged = None
@@ -199,7 +215,7 @@ def main(argv=None) -> int:
         mean[m] = {k: float(np.mean([v[k] for v in vals])) for k in vals[0]
                    if not k.endswith("_se") and all(v.get(k) is not None for v in vals)}
     summary["mean_over_tasks"] = mean
-    (out / "tnas_digits_summary.json").write_text(json.dumps(summary, indent=1))
+    (out / f"{a.name}_summary.json").write_text(json.dumps(summary, indent=1))
     for m in methods:
         r = mean[m]
         print(f"{m:22s} tf@10 {100 * r.get('top_fraction@10', float('nan')):6.2f}%  "

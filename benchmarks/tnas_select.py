@@ -18,7 +18,9 @@ Two validation groups, neither of which is a reported test task of ``tnas_digits
   (``<out>/tnas_digits_ckpt/no_digits_val``): validates what needs digits tasks in
   meta-training, such as the dataset encoder, without touching the 5 test tasks.
 
-For every task and variant (``--variants``: JSON ``{name: tnas kwargs}``), ``--seeds`` runs of
+For every task and variant (``--variants``: JSON ``{name: tnas kwargs}``; the extra key
+``"meta_seeds": [0, 1, 2]`` searches with the ensemble of the group's checkpoints meta-trained
+with those seeds, see ``seed_checkpoint``), ``--seeds`` runs of
 ``--budget`` evaluations through ``metanas.harness`` (resumable under
 ``<out>/tnas_select/``), plus random search (and ``--references``, e.g. ``rs,rea``) as the
 reference. ``--tasks`` keeps only some tasks of the groups (ids or their last part). Writes
@@ -100,6 +102,38 @@ def validation_tasks(groups: list[str], out: Path, iters: int, log,
     return rows
 
 
+def seed_checkpoint(group: str, space: str, task: str, ckpt: Path, meta_seed: int, out: Path,
+                    iters: int, log) -> Path:
+    """The checkpoint of ``(group, task)``'s recipe (``ckpt``: meta-training seed 0) with
+    meta-training seed ``meta_seed`` (an ensemble variant's members, ``"meta_seeds"``):
+    ``loto``: ``tnas_loto.loto_checkpoint``; ``digits-val``: the shipped recipe of
+    ``pretrained/tnas-<space>`` re-trained with that seed under
+    ``<out>/tnas_shipped_ckpt-mseed<k>/<space>`` (trained on first use)."""
+    if meta_seed == 0:
+        return ckpt
+    if group == "loto":
+        from tnas_loto import loto_checkpoint, shipped_exclude_sources
+
+        return loto_checkpoint(space, task, out, iters, log, shipped_exclude_sources(space),
+                               meta_seed=meta_seed)[0]
+    if group != "digits-val":
+        raise SystemExit(f"error: the group {group} has no checkpoints for other "
+                         "meta-training seeds (\"meta_seeds\")")
+    from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
+
+    d = out / f"tnas_shipped_ckpt-mseed{meta_seed}" / space
+    st = json.loads((ckpt / STATE_NAME).read_text())
+    cfg = TrainConfig(**{**st["config"], "seed": meta_seed})
+    if (d / STATE_NAME).is_file():
+        old = json.loads((d / STATE_NAME).read_text())
+        if old.get("done") and old.get("config") == {**st["config"], "seed": meta_seed}:
+            return d
+    log(f"meta-training {ckpt.name}'s recipe with seed {meta_seed} -> {d}")
+    train(cfg, d, resume=(d / STATE_NAME).is_file(), progress=False,
+          command=f"{ckpt.name}'s recipe, --seed {meta_seed}")
+    return d
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--variants", default=json.dumps(DEFAULT_VARIANTS),
@@ -138,8 +172,14 @@ def main(argv=None) -> int:
         base = out / "tnas_select" / task.replace("/", "_")
         base.parent.mkdir(parents=True, exist_ok=True)
         res = {}
-        jobs = [(m, m, {}) for m in refs] + [(name, "tnas", {**kw, "pretrained": str(ckpt)})
-                                     for name, kw in variants.items()]
+        jobs = [(m, m, {}) for m in refs]
+        for name, kw in variants.items():
+            kw = dict(kw)
+            seeds_ = kw.pop("meta_seeds", None)  # an ensemble of meta-training seeds
+            pre = str(ckpt) if seeds_ is None else [
+                str(seed_checkpoint(group, space, task, Path(ckpt), int(k), out, a.iters, log))
+                for k in seeds_]
+            jobs.append((name, "tnas", {**kw, "pretrained": pre}))
         for name, method, kw in jobs:
             cfg = HarnessConfig(space=space, task=task, methods=[method], seeds=seeds,
                                 budget=a.budget, method_kwargs={method: kw} if kw else {})

@@ -12,7 +12,8 @@ For each target: the prior's Spearman correlation with the target over the 4096 
 the ranks of its top-5 (TNAS's initial design), then ``metanas.harness`` runs of ``tnas``
 (that checkpoint), its variants (``--variants``, JSON ``{name: tnas kwargs}``, reported as
 ``tnas[name]``; default ``noadapt``: no test-time adaptation, and ``adapt-head``: the MLP
-head adapted too, the previous default) and the baselines ``rs``, ``rea``, ``gp-bo``
+head adapted too, the previous default; the extra key ``"meta_seeds": [0, 1, 2]`` searches
+with the ensemble of checkpoints meta-trained with those seeds) and the baselines ``rs``, ``rea``, ``gp-bo``
 (``--seeds`` x ``--budget``). Writes ``<out>/tnas_unlike_<task>.json`` / ``.png`` and
 ``<out>/tnas_unlike_summary.json`` (per target and method: top fraction at 20 and 100, best
 at 100, regret in units of the table's standard deviation at 20 and 100; the checks
@@ -42,24 +43,28 @@ TARGETS = ("jigsaw", "segmentsemantic", "autoencoder", "normal", "room_layout")
 VARIANTS = {"noadapt": {"adapt": False}, "adapt-head": {"trainable": "head"}}
 
 
-def checkpoint(out: Path, sources: list[str], iters: int, log) -> Path:
+def checkpoint(out: Path, sources: list[str], iters: int, log, meta_seed: int = 0) -> Path:
     """The surrogate meta-trained on ``sources`` only, in ``<out>/tnas_unlike_ckpt/<tag>``
-    (trained on first use, resumable; reused once done with these settings)."""
+    (``<tag>-mseed<k>`` for meta-training seed ``k > 0``; trained on first use, resumable;
+    reused once done with these settings)."""
     from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
 
     tasks = [f"{SPACE}/{t}" for t in sources]
-    d = out / "tnas_unlike_ckpt" / "-".join(sources)
+    d = out / "tnas_unlike_ckpt" / ("-".join(sources) + (f"-mseed{meta_seed}" if meta_seed
+                                                         else ""))
     st = d / STATE_NAME
-    cfg = TrainConfig(space=SPACE, tasks=tasks, iters=iters)
+    cfg = TrainConfig(space=SPACE, tasks=tasks, iters=iters, seed=meta_seed)
     if st.is_file():
         state = json.loads(st.read_text())
         old = state.get("config", {})
-        if state.get("done") and old.get("tasks") == tasks and old.get("iters") == iters:
+        if state.get("done") and old.get("tasks") == tasks and old.get("iters") == iters \
+                and old.get("seed", 0) == meta_seed:
             return d
-    log(f"meta-training {SPACE} on {', '.join(tasks)} ({iters} iters) -> {d}")
+    log(f"meta-training {SPACE} on {', '.join(tasks)} ({iters} iters, seed {meta_seed}) -> {d}")
     train(cfg, d, resume=st.is_file(), progress=False,
           command=f"python train_meta.py --space {SPACE} --tasks {','.join(tasks)} "
-                  f"--iters {iters} --out {d}")
+                  f"--iters {iters}" + (f" --seed {meta_seed}" if meta_seed else "")
+                  + f" --out {d}")
     return d
 
 
@@ -124,8 +129,12 @@ def main(argv=None) -> int:
         base = out / f"tnas_unlike_{SPACE}_{t}"
         merged = None
         groups = [("main", ["tnas", "rs", "rea", "gp-bo"], {"tnas": {"pretrained": str(ckpt)}})]
-        groups += [(v, ["tnas"], {"tnas": {"pretrained": str(ckpt), **kw}})
-                   for v, kw in variants.items()]
+        for v, kw in variants.items():
+            kw = dict(kw)
+            seeds_ = kw.pop("meta_seeds", None)  # an ensemble of meta-training seeds
+            pre = str(ckpt) if seeds_ is None else [
+                str(checkpoint(out, sources, a.iters, log, int(k))) for k in seeds_]
+            groups.append((v, ["tnas"], {"tnas": {"pretrained": pre, **kw}}))
         for name, methods, kw in groups:
             t0 = time.perf_counter()
             cfg = HarnessConfig(space=SPACE, task=task, methods=methods,

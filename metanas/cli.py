@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: tnas,rs,rea,gp-bo)")
     p.add_argument("--pretrained", metavar="DIR|REPO_ID", default=None,
                    help="checkpoint folder or Hub id for the methods taking one (tnas); default: "
-                        "the checkpoint shipped for the space")
+                        "the checkpoint shipped for the space. tnas: several, comma-separated, "
+                        "search with the ensemble of them (a mixture posterior)")
     p.add_argument("--set", dest="settings", metavar="METHOD.KEY=VALUE", action="append",
                    default=[],
                    help="a strategy setting (repeatable; VALUE is JSON, else a string), e.g. "
@@ -208,8 +209,13 @@ def _pretrained_kwargs(pretrained: str | None, methods: list[str]) -> dict:
         raise UserInputError("--pretrained is ambiguous: " + ", ".join(takers) + " take "
                              "different checkpoints (BASE prior vs TNAS surrogate); run them "
                              "separately")
-    pretrained = str(resolve_pretrained(pretrained, kind=kinds.pop() if kinds else "tnas"))
-    return {m: {"pretrained": pretrained} for m in takers}
+    kind = kinds.pop() if kinds else "tnas"
+    names = [x.strip() for x in str(pretrained).split(",") if x.strip()]
+    if len(names) > 1 and kind != "tnas":
+        raise UserInputError("--pretrained with several checkpoints (an ensemble) is a tnas "
+                             "option; give " + ", ".join(takers) + " one checkpoint")
+    paths = [str(resolve_pretrained(x, kind=kind)) for x in names]
+    return {m: {"pretrained": paths if len(paths) > 1 else paths[0]} for m in takers}
 
 
 #: constructor arguments the harness sets itself (not settable with ``--set``)

@@ -264,7 +264,8 @@ def _kwargs_tag(kwargs: dict | None) -> str:
     """Run-name tag of a settings dict (``_run_settings``): ``""`` when empty, else
     ``"-<8 hex digits of its JSON>"``. A value that is a
     checkpoint folder (holds ``model.safetensors``) enters by its weights' fingerprint
-    (``metanas.io.weights_fingerprint``), not its path: a run made with weights since
+    (``metanas.io.weights_fingerprint``), not its path (also inside a list: an ensemble's
+    checkpoints): a run made with weights since
     re-trained in the same folder is not reused, and a copy of the same weights elsewhere is."""
     if not kwargs:
         return ""
@@ -274,6 +275,8 @@ def _kwargs_tag(kwargs: dict | None) -> str:
     from .io import weights_fingerprint
 
     def norm(v):
+        if isinstance(v, (list, tuple)):  # e.g. an ensemble's checkpoints
+            return [norm(x) for x in v]
         if isinstance(v, (str, os.PathLike)) and str(v) \
                 and (Path(v) / "model.safetensors").is_file():
             return "weights:" + weights_fingerprint(v)

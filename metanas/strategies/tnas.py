@@ -116,6 +116,19 @@ occasional proposal that ignores them leaves it sooner. It did not help on the v
 groups of ``benchmarks/tnas_select.py`` nor under the prior from unlike tasks
 (``benchmarks/tnas_unlike.py``; figures in the README), so it is an option.
 
+Ensemble of checkpoints (``pretrained=[dir, dir, ...]``, an option): one single-checkpoint
+``TNAS`` member per checkpoint (e.g. the same recipe meta-trained with several seeds), each
+adapted and fitted to the observations as above (its own adaptation seeds and residual
+kernel); candidates are scored under the members' mixture (``surrogates.mixture.MixtureGP``:
+moment-matched, so where the members disagree the variance grows), with equal weights
+(default) or the members' evidence (``ensemble_weights="evidence"``: Bayesian model averaging
+by marginal likelihood), and the initial design takes the top of the members' mean prior
+prediction. The Kriging believer conditions every member on the mixture mean. The idea: on
+TransNAS's dense-prediction tasks the result after 20 evaluations depends on the particular
+checkpoint (the meta-training seed moves it by 1-2 points of top fraction); a mixture does
+not bet on one. Costs K times the meta-training and the search time. Figures in the README
+(``benchmarks/tnas_select.py`` with ``"meta_seeds"``).
+
 Dataset encoder: used with the task's dataset samples (``sample_features`` ``[C, S, F]``) when
 they exist: ``dataset_samples=`` directly, or looked up from the meta-dataset for a task id
 ``task=`` (or a task object / dict carrying ``sample_features``), or for a live task
@@ -166,6 +179,8 @@ TS_PRUNE_SD = 3.0
 TS_POOL = 1024
 TRAINABLE = ("head", "gp", "all")
 ADAPT_GUARDS = ("auto", "holdout", "loo", "none")
+#: how an ensemble weights its members: equally, or by their evidence (marginal likelihood)
+ENSEMBLE_WEIGHTS = ("equal", "evidence")
 
 #: (checkpoint key) -> dict(state=..., config=..., table=..., context=..., training_tasks=...)
 _CACHE: dict[tuple, dict] = {}
@@ -232,7 +247,10 @@ class TNAS(Strategy):
             when the checkpoint was meta-trained on it); the harness passes it.
         pretrained: checkpoint folder; ``"auto"`` (default) = ``pretrained/tnas-<space>/``
             (a fresh model with a warning when it does not exist); ``None`` / ``"scratch"`` =
-            no meta-training (ablation).
+            no meta-training (ablation); a list of two or more checkpoints (e.g. several
+            meta-training seeds): an ensemble, one single-checkpoint ``TNAS`` member per
+            checkpoint with these settings, each fitted to the observations, scored under
+            their mixture (``surrogates.mixture.MixtureGP``; see module docstring).
         n_init: initial-design size (the BO loop needs >= 2 finite observations).
         initial_design: ``"top-k"``, ``"top-k-diverse"`` (the prior's best archs, each
             at least ``DIVERSE_MIN_EDGES`` edges from the earlier ones) or ``"random"``.
@@ -261,13 +279,17 @@ class TNAS(Strategy):
             proposal comes from a prior-free GP-BO (``gp_bo.GPBO`` with ``explorer``'s
             keyword arguments) on the same observations (see module docstring); ``0``
             (default): off.
+        ensemble_weights: an ensemble's mixture weights: ``"equal"`` (default) or
+            ``"evidence"`` (each member's marginal likelihood of the observations, Bayesian
+            model averaging over the members).
         use_dataset: use the dataset encoder when samples exist.
         dataset_samples: explicit ``[C, S, F]`` samples of the target dataset.
         meta_dataset: ``MetaDataset`` (or name/path) to look the task's samples up in
             (default: the shipped ones, loaded only when ``task`` is given).
     """
 
-    NEUTRAL_SETTINGS = {"explore_every": 0, "explore_from": 20, "explorer": None}
+    NEUTRAL_SETTINGS = {"explore_every": 0, "explore_from": 20, "explorer": None,
+                        "ensemble_weights": "equal"}
 
     def __init__(self, space: CellSpace, seed: int | np.random.Generator = 0,
                  candidates: Sequence[Arch] | None = None, *, task: Any = None,
@@ -279,8 +301,13 @@ class TNAS(Strategy):
                  trainable: str = "gp", use_dataset: bool = True,
                  transfer_mean: bool = False, residual: bool = True, residual_from: int = 20,
                  warp: str = "none", explore_every: int = 0, explore_from: int = 20,
-                 explorer: dict | None = None, dataset_samples: Any = None,
-                 meta_dataset: Any = None, chunk_size: int = 16384) -> None:
+                 explorer: dict | None = None, ensemble_weights: str = "equal",
+                 dataset_samples: Any = None, meta_dataset: Any = None,
+                 chunk_size: int = 16384) -> None:
+        # the settings an ensemble passes on to its members (see ``pretrained``)
+        member_kw = {k: v for k, v in locals().items()
+                     if k not in ("self", "space", "seed", "candidates", "pretrained",
+                                  "explore_every", "explorer", "ensemble_weights", "__class__")}
         init_seed = seed if isinstance(seed, (int, np.integer)) else None
         super().__init__(space, seed=seed, candidates=candidates)
         check_acquisition(acquisition, extra=(THOMPSON,))
@@ -331,6 +358,26 @@ class TNAS(Strategy):
         self.chunk_size = int(chunk_size)
         self._init_seed = int(init_seed) if init_seed is not None else \
             int(self.rng.integers(2**31 - 1))
+        if ensemble_weights not in ENSEMBLE_WEIGHTS:
+            raise ValueError(f"ensemble_weights must be one of {', '.join(ENSEMBLE_WEIGHTS)}, "
+                             f"got {ensemble_weights!r}")
+        self.ensemble_weights = ensemble_weights
+        #: an ensemble's members: one single-checkpoint TNAS per checkpoint of ``pretrained``
+        #: (fitted to this strategy's observations; they never explore nor hold pending archs)
+        self._members: list[TNAS] = []
+        if isinstance(pretrained, (list, tuple)):
+            if not pretrained:
+                raise ValueError("pretrained=[] names no checkpoint; give one, or a list of "
+                                 "two or more for an ensemble")
+            if len(pretrained) == 1:
+                self.pretrained = pretrained[0]
+            elif acquisition == THOMPSON:
+                raise ValueError("acquisition='ts' does not support an ensemble of checkpoints; "
+                                 "use 'ucb', 'logei', 'ei' or 'pi'")
+            else:
+                self._members = [TNAS(space, seed=int(self.rng.integers(2**31 - 1)),
+                                      candidates=candidates, pretrained=p, **member_kw)
+                                 for p in pretrained]
         self._model = None
         self._base_noise = None
         self._meta_state: dict | None = None
@@ -347,6 +394,8 @@ class TNAS(Strategy):
     def resolve_setting(cls, key: str, value: Any, space: str) -> Any:
         """``pretrained="auto"`` identifies a run by the shipped checkpoint folder (whose weights
         the harness fingerprints), not by the word."""
+        if key == "pretrained" and isinstance(value, (list, tuple)):  # an ensemble
+            return [cls.resolve_setting(key, v, space) for v in value]
         if key == "pretrained" and isinstance(value, str) and value.lower() == "auto":
             return str(shipped_checkpoint(space))
         return value
@@ -411,6 +460,8 @@ class TNAS(Strategy):
 
         from ..surrogates.deep_kernel import DeepKernelConfig, DeepKernelGP
 
+        if self._members:
+            raise RuntimeError("an ensemble has one surrogate per checkpoint: see members")
         ckpt = self._resolve_checkpoint()
         self.checkpoint_dir = ckpt
         if ckpt is not None:
@@ -517,39 +568,57 @@ class TNAS(Strategy):
         residual fit re-estimates the noise at every step starting from it."""
         self._base_noise = self.model.likelihood.raw_noise.detach().clone()
 
+    @property
+    def members(self) -> list["TNAS"]:
+        """An ensemble's single-checkpoint members (empty for one checkpoint)."""
+        return list(self._members)
+
     def prior_ranking(self) -> np.ndarray | None:
         """Pool rows ordered by the meta-trained surrogate's prediction before any target
-        observation (conditioned on the prior context); ``None`` without a context."""
+        observation (conditioned on the prior context; an ensemble: its members' mean
+        prediction); ``None`` without a context."""
+        if self._prior_order is None:
+            mean = self._prior_mean()
+            if mean is None:
+                return None
+            # stable: ties keep pool order
+            self._prior_order = np.argsort(-mean, kind="stable")
+        return self._prior_order
+
+    def _prior_mean(self) -> np.ndarray | None:
+        """The meta-trained surrogate's posterior mean ``[pool]`` (standardised units)
+        conditioned on the prior context only (an ensemble: the mean over its members, who
+        share the context's units); ``None`` without a context."""
         import torch
 
-        if self._prior_order is None:
-            model = self.model
-            if self._context is None:
-                return None
-            self._reset()
-            self._current = None
-            Xc, yc = self._context
-            saved, model.prior_mean = model.prior_mean, None
-            saved_res, model.residual_kernel = model.residual_kernel, None
-            n_space = self.space.n_ops ** self.space.n_edges
-            with torch.no_grad():
-                model.set_task(Xc, yc, self._samples)
-                model.eval()
-                mean, _ = model._marginals(self._pool_inputs())
-                if self.transfer_mean and n_space <= 2_000_000:
-                    full = torch.cat([model._marginals(ops.to(torch.float64))[0]
-                                      for ops in _space_cells(self.space)])
-                    # normal scores of the prior's ranking: the prediction's shape (often a
-                    # long lower tail with the good cells bunched up) does not matter
-                    rank = torch.empty(n_space, dtype=torch.float64)
-                    rank[torch.argsort(full, stable=True)] = torch.arange(
-                        n_space, dtype=torch.float64)
-                    self._space_prior = torch.special.ndtri((rank + 0.5) / n_space)
-            model.prior_mean = saved
-            model.residual_kernel = saved_res
-            # stable: ties keep pool order
-            self._prior_order = np.argsort(-mean.numpy(), kind="stable")
-        return self._prior_order
+        if self._members:
+            means = [m._prior_mean() for m in self._members]
+            return None if any(v is None for v in means) else np.mean(means, axis=0)
+        model = self.model
+        if self._context is None:
+            return None
+        self._reset()
+        self._current = None
+        Xc, yc = self._context
+        saved, model.prior_mean = model.prior_mean, None
+        saved_res, model.residual_kernel = model.residual_kernel, None
+        n_space = self.space.n_ops ** self.space.n_edges
+        with torch.no_grad():
+            model.set_task(Xc, yc, self._samples)
+            model.eval()
+            mean, _ = model._marginals(self._pool_inputs())
+            if self.transfer_mean and n_space <= 2_000_000:
+                full = torch.cat([model._marginals(ops.to(torch.float64))[0]
+                                  for ops in _space_cells(self.space)])
+                # normal scores of the prior's ranking: the prediction's shape (often a
+                # long lower tail with the good cells bunched up) does not matter
+                rank = torch.empty(n_space, dtype=torch.float64)
+                rank[torch.argsort(full, stable=True)] = torch.arange(
+                    n_space, dtype=torch.float64)
+                self._space_prior = torch.special.ndtri((rank + 0.5) / n_space)
+        model.prior_mean = saved
+        model.residual_kernel = saved_res
+        return mean.numpy()
 
     def _set_transfer_mean(self) -> None:
         """Transfer mean: ``m(x) = c + w * p(x)``, ``p`` the meta-trained prediction
@@ -636,6 +705,8 @@ class TNAS(Strategy):
         observations (re-adapted every ``adapt_every`` new ones), conditioned on all."""
         import torch
 
+        if self._members:
+            return self._fit_mixture()
         model = self.model
         model.residual_kernel = None  # adaptation and the transfer mean see the deep kernel
         if self._base_noise is not None:  # undo the last residual fit's noise
@@ -667,6 +738,25 @@ class TNAS(Strategy):
         self._best_f = float(Y.max())
         self.last_step = {"fit_s": time.perf_counter() - t0, "n_obs": n, **info}
         return model
+
+    def _fit_mixture(self):
+        """An ensemble's surrogate: every member fitted to the observations
+        (``fit_model``: its own adaptation and residual kernel), combined as a
+        ``MixtureGP`` with equal or evidence weights (``ensemble_weights``)."""
+        from ..surrogates.mixture import MixtureGP, evidence_weights
+
+        t0 = time.perf_counter()
+        models, steps = [], []
+        for m in self._members:
+            m.X, m.y = self.X, self.y  # the observations, read only
+            models.append(m.fit_model())
+            steps.append(m.last_step)
+        w = evidence_weights(models) if self.ensemble_weights == "evidence" else None
+        mix = MixtureGP(models, w)
+        self._best_f = self._members[0]._best_f
+        self.last_step = {"fit_s": time.perf_counter() - t0, "n_obs": steps[0]["n_obs"],
+                          "weights": mix.weights.tolist(), "members": steps}
+        return mix
 
     def score(self, model, X: "torch.Tensor", best_f: float) -> np.ndarray:
         """Acquisition value of every row of ``X`` ``[N, d]``."""
@@ -823,10 +913,21 @@ class TNAS(Strategy):
                "adapt_info": list(self._adapt_info) if self._adapt_info else None}
         if self._explorer is not None:
             out["explorer"] = self._explorer.state_dict()
+        if self._members:  # their observations are this strategy's
+            out["members"] = [{"rng": m.rng.bit_generator.state, "extra": m._extra_state()}
+                              for m in self._members]
         return out
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self._explorer, self._explorer_state = None, state.get("explorer")
+        saved = state.get("members") or []
+        if len(saved) != len(self._members):
+            raise ValueError(f"state of an ensemble of {len(saved)} checkpoints cannot be "
+                             f"loaded into one of {len(self._members)}; resume with the same "
+                             "pretrained list")
+        for m, st in zip(self._members, saved):
+            m.rng.bit_generator.state = st["rng"]
+            m._load_extra_state(st["extra"])
         ai = state.get("adapt_info")
         self._adapt_info = (int(ai[0]), int(ai[1])) if ai else None
         self._current = None if self._model is None else ("stale",)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from metanas import hub, strategies
+from metanas.errors import UserInputError
 from metanas.hub import CheckpointError, HubError
 
 from hub_helpers import SPACE, assert_same_predictions, tiny_model
@@ -290,6 +291,12 @@ def test_tnas_strategy_and_adapt_cli_accept_ids(offline, capsys):
 
     kw = _pretrained_kwargs("metanas/tnas-transnas_micro", ["tnas", "rs"])
     assert kw == {"tnas": {"pretrained": str(REPO / "pretrained" / "tnas-transnas_micro")}}
+    # several, comma-separated: tnas's ensemble, each resolved
+    shipped = str(REPO / "pretrained" / "tnas-transnas_micro")
+    kw = _pretrained_kwargs(f"metanas/tnas-transnas_micro, {shipped}", ["tnas"])
+    assert kw == {"tnas": {"pretrained": [shipped, shipped]}}
+    with pytest.raises(UserInputError, match="ensemble"):
+        _pretrained_kwargs(f"{shipped},{shipped}", ["base"])
     with pytest.raises(SystemExit) as exc:
         adapt_main(["--space", "transnas_micro", "--method", "tnas",
                     "--pretrained", "someone/unknown-model", "--quiet"])

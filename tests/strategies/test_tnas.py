@@ -20,9 +20,9 @@ FEAT = 8
 FAST = dict(n_init=4, adapt_steps=3, adapt_patience=2)
 
 
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory):
-    """A checkpoint meta-trained for 3 iterations on 3 synthetic tasks (with samples)."""
+def _tiny_checkpoint(out, seed: int = 0) -> str:
+    """A checkpoint meta-trained for 3 iterations (meta-training seed ``seed``) on 3
+    synthetic tasks (with samples)."""
     rng = np.random.default_rng(0)
     allx = SPACE.all_array()
     w = rng.normal(size=(SPACE.n_edges, SPACE.n_ops))
@@ -38,12 +38,22 @@ def tiny_ckpt(tmp_path_factory):
                                 metric="acc", value=float(sum(w[j, o] for j, o in enumerate(a))),
                                 fidelity=0, split="valid", source="test"))
     md = MetaDataset(pd.DataFrame(tasks), pd.DataFrame(triples), name="toy")
-    out = tmp_path_factory.mktemp("tnas_ckpt")
     cfg = TrainConfig(space=SPACE.name, iters=3, inner_steps=2, batch_size=20, val_every=3,
                       val_k=8, val_m=10, val_draws=1, context_top=4, context_random=20,
-                      model={"mlp_hidden": [16], "feat_dim": 4})
+                      model={"mlp_hidden": [16], "feat_dim": 4}, seed=seed)
     train(cfg, out, progress=False, md=md)
     return str(out)
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    return _tiny_checkpoint(tmp_path_factory.mktemp("tnas_ckpt"))
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt2(tmp_path_factory):
+    """``tiny_ckpt``'s recipe with another meta-training seed."""
+    return _tiny_checkpoint(tmp_path_factory.mktemp("tnas_ckpt2"), seed=1)
 
 
 def make(seed=0, **kw):
@@ -372,3 +382,63 @@ def test_live_task_samples_come_from_the_featuriser():
     other = strategies.make("tnas", spaces.get("nb201"), seed=0,
                             task="dataset:digits:classes=0,1,3:max_per_class=12")
     assert not torch.equal(other._task_samples(), got)  # a different task, other features
+
+
+def test_ensemble_of_one_checkpoint_twice_is_that_checkpoint(tiny_ckpt):
+    # without adaptation the members are deterministic: the mixture of two equal posteriors
+    # is the posterior, and the search the single checkpoint's, arch for arch
+    kw = dict(adapt=False, residual_from=6)
+    single = archs_of(run_search(make(0, pretrained=tiny_ckpt, **kw), LinearToy(), budget=10,
+                                 seed=0))
+    st = make(0, pretrained=[tiny_ckpt, tiny_ckpt], **kw)
+    twice = archs_of(run_search(st, LinearToy(), budget=10, seed=0))
+    assert twice == single
+    assert len(st.members) == 2 and st.last_step["weights"] == [0.5, 0.5]
+    assert make(0, pretrained=[tiny_ckpt]).members == []  # a list of one: that checkpoint
+
+
+def test_ensemble_mixes_its_members(tiny_ckpt, tiny_ckpt2):
+    from metanas.strategies import run_settings
+    from metanas.surrogates.mixture import MixtureGP
+
+    st = make(0, pretrained=[tiny_ckpt, tiny_ckpt2])
+    a, b = st.members
+    assert a.checkpoint_dir is None and a.pretrained == tiny_ckpt and b.pretrained == tiny_ckpt2
+    # the initial design: the top of the members' mean prior prediction
+    prior = (a._prior_mean() + b._prior_mean()) / 2
+    first = st.ask(4)
+    assert first == [st.pool()[int(i)] for i in np.argsort(-prior, kind="stable")[:4]]
+    st = make(0, pretrained=[tiny_ckpt, tiny_ckpt2])
+    run_search(st, LinearToy(), budget=10, seed=0)
+    model = st.fit_model()
+    assert isinstance(model, MixtureGP) and len(st.last_step["members"]) == 2
+    ev = make(0, pretrained=[tiny_ckpt, tiny_ckpt2], ensemble_weights="evidence")
+    run_search(ev, LinearToy(), budget=10, seed=0)
+    ev.fit_model()
+    w = ev.last_step["weights"]
+    assert abs(sum(w) - 1) < 1e-9 and w != [0.5, 0.5]
+    with pytest.raises(RuntimeError, match="ensemble"):
+        st.model
+    with pytest.raises(ValueError, match="names no checkpoint"):
+        make(0, pretrained=[])
+    with pytest.raises(ValueError, match="ensemble"):
+        make(0, pretrained=[tiny_ckpt, tiny_ckpt2], acquisition="ts")
+    with pytest.raises(ValueError, match="ensemble_weights"):
+        make(0, pretrained=[tiny_ckpt, tiny_ckpt2], ensemble_weights="bma")
+    # run names: the default omits the neutral weighting; a list of checkpoints is resolved
+    assert "ensemble_weights" not in run_settings("tnas", SPACE.name)
+    rs = run_settings("tnas", SPACE.name, {"pretrained": ["auto", tiny_ckpt]})
+    assert rs["pretrained"] == [str(shipped_checkpoint(SPACE.name)), tiny_ckpt]
+
+
+def test_ensemble_resume_identical(tiny_ckpt, tiny_ckpt2, tmp_path):
+    kw = dict(pretrained=[tiny_ckpt, tiny_ckpt2], residual_from=6, ensemble_weights="evidence")
+    full = archs_of(run_search(make(0, **kw), LinearToy(), budget=12, seed=0))
+    ck = tmp_path / "ck.json"
+    run_search(make(0, **kw), LinearToy(), budget=9, seed=0, checkpoint=ck)
+    assert len(json.loads(ck.read_text())["strategy"]["extra"]["members"]) == 2
+    resumed = run_search(make(0, **kw), LinearToy(), budget=12, seed=0, checkpoint=ck)
+    assert archs_of(resumed) == full
+    with pytest.raises(ValueError, match="same pretrained list"):
+        run_search(make(0, pretrained=[tiny_ckpt, tiny_ckpt2, tiny_ckpt]), LinearToy(),
+                   budget=12, seed=0, checkpoint=ck)
