@@ -211,6 +211,9 @@ def _pretrained_kwargs(pretrained: str | None, methods: list[str]) -> dict:
                              "separately")
     kind = kinds.pop() if kinds else "tnas"
     names = [x.strip() for x in str(pretrained).split(",") if x.strip()]
+    if not names:
+        raise UserInputError(f"--pretrained {pretrained!r} names no checkpoint; give a folder "
+                             "or Hub id (tnas: several, comma-separated)")
     if len(names) > 1 and kind != "tnas":
         raise UserInputError("--pretrained with several checkpoints (an ensemble) is a tnas "
                              "option; give " + ", ".join(takers) + " one checkpoint")

@@ -297,6 +297,8 @@ def test_tnas_strategy_and_adapt_cli_accept_ids(offline, capsys):
     assert kw == {"tnas": {"pretrained": [shipped, shipped]}}
     with pytest.raises(UserInputError, match="ensemble"):
         _pretrained_kwargs(f"{shipped},{shipped}", ["base"])
+    with pytest.raises(UserInputError, match="names no checkpoint"):
+        _pretrained_kwargs(" , ", ["tnas"])
     with pytest.raises(SystemExit) as exc:
         adapt_main(["--space", "transnas_micro", "--method", "tnas",
                     "--pretrained", "someone/unknown-model", "--quiet"])
