@@ -59,6 +59,14 @@ def main(argv=None) -> int:
     p.add_argument("--balance-sources", action="store_true",
                    help="tnas: draw large tasks by source collection first (e.g. nb201 vs "
                         "digits_live), then within it")
+    p.add_argument("--target-transform", choices=("standardise", "copula"), default="standardise",
+                   help="tnas: per-task targets standardised (default) or replaced by their "
+                        "normal scores first (copula)")
+    p.add_argument("--top-share", type=float, default=0.0,
+                   help="tnas: share of each mini-batch drawn from the task's top "
+                        "--top-quantile archs (default 0: uniform mini-batches)")
+    p.add_argument("--top-quantile", type=float, default=0.05,
+                   help="tnas: the top of a task for --top-share (default 0.05)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
@@ -88,7 +96,9 @@ def main(argv=None) -> int:
                       inner_steps=a.inner_steps, inner_lr=a.inner_lr, outer_lr=a.outer_lr,
                       outer_lr_final=a.outer_lr_final, batch_size=a.batch_size,
                       val_every=a.val_every, patience=a.patience, seed=a.seed,
-                      balance_sources=a.balance_sources, meta_dataset=a.meta_dataset)
+                      balance_sources=a.balance_sources, meta_dataset=a.meta_dataset,
+                      target_transform=a.target_transform, top_share=a.top_share,
+                      top_quantile=a.top_quantile)
     cmd = command_line(["train_meta.py"] + list(sys.argv[1:] if argv is None else argv))
     try:
         st = train(cfg, a.out, resume=a.resume, progress=not a.no_progress, command=cmd)

@@ -109,24 +109,28 @@ def shipped_exclude_sources(space: str) -> list[str]:
 
 def loto_checkpoint(space: str, task: str, out: Path, iters: int, log,
                     exclude_sources: Sequence[str] = (), suffix: str = "",
-                    meta_seed: int = 0) -> tuple[Path, float]:
+                    meta_seed: int = 0, train_kw: dict | None = None) -> tuple[Path, float]:
     """Meta-train (or reuse / resume) the checkpoint without ``task`` and without every task of
     the collections ``exclude_sources``, under ``<out>/tnas_loto_ckpt<suffix>/``; returns its
     folder and meta-training wall time (s). ``meta_seed`` is the meta-training seed (other than
-    0: folder ``tnas_loto_ckpt<suffix>-mseed<k>``). A finished checkpoint is reused only when it
-    was made with these very settings."""
+    0: folder ``tnas_loto_ckpt<suffix>-mseed<k>``); ``train_kw`` other ``TrainConfig`` settings
+    (e.g. ``{"top_share": 0.5}``: folder ``tnas_loto_ckpt<suffix>-<key><value>...``). A
+    finished checkpoint is reused only when it was made with these very settings."""
     from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
 
-    d = out / f"tnas_loto_ckpt{suffix}{seed_suffix(meta_seed)}" / space / safe(task)
+    train_kw = dict(train_kw or {})
+    d = out / f"tnas_loto_ckpt{suffix}{train_kw_suffix(train_kw)}{seed_suffix(meta_seed)}" \
+        / space / safe(task)
     st_path = d / STATE_NAME
     cfg = TrainConfig(space=space, exclude=[task], exclude_sources=sorted(exclude_sources),
-                      iters=iters, seed=meta_seed)
+                      iters=iters, seed=meta_seed, **train_kw)
     if st_path.exists():
         st = json.loads(st_path.read_text())
         old = st.get("config", {})
-        same = all(old.get(k, 0 if k == "seed" else None) == getattr(cfg, k)
-                   for k in ("iters", "exclude", "space", "seed")) and \
-            sorted(old.get("exclude_sources") or []) == cfg.exclude_sources
+        defaults = TrainConfig()
+        same = all(old.get(k, getattr(defaults, k) if k in train_kw or k == "seed" else None)
+                   == getattr(cfg, k) for k in ("iters", "exclude", "space", "seed", *train_kw)) \
+            and sorted(old.get("exclude_sources") or []) == cfg.exclude_sources
         if st.get("done") and same:
             return d, float(st.get("wall_s", 0.0))
         if not same:
@@ -134,12 +138,20 @@ def loto_checkpoint(space: str, task: str, out: Path, iters: int, log,
             st_path.unlink()
     log(f"meta-training {space} without {task}"
         + (f" and {', '.join(cfg.exclude_sources)}" if cfg.exclude_sources else "")
-        + f" ({iters} iters) -> {d}")
+        + f" ({iters} iters{''.join(f', {k}={v}' for k, v in train_kw.items())}) -> {d}")
     cmd = (f"python train_meta.py --space {space} --exclude-task {task} "
            + "".join(f"--exclude-source {x} " for x in cfg.exclude_sources)
-           + f"--iters {iters}" + (f" --seed {meta_seed}" if meta_seed else "") + f" --out {d}")
+           + f"--iters {iters}" + (f" --seed {meta_seed}" if meta_seed else "")
+           + "".join(f" --{k.replace('_', '-')} {v}" for k, v in train_kw.items())
+           + f" --out {d}")
     st = train(cfg, d, resume=st_path.exists(), progress=False, command=cmd)
     return d, float(st["wall_s"])
+
+
+def train_kw_suffix(train_kw: dict) -> str:
+    """``""`` for the default meta-training settings, else ``"-<key><value>"`` per setting
+    (sorted by key), e.g. ``{"top_share": 0.5}`` -> ``"-top_share0.5"``."""
+    return "".join(f"-{k}{v}" for k, v in sorted(train_kw.items()))
 
 
 def seed_suffix(meta_seed: int) -> str:

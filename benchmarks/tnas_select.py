@@ -20,7 +20,8 @@ Two validation groups, neither of which is a reported test task of ``tnas_digits
 
 For every task and variant (``--variants``: JSON ``{name: tnas kwargs}``; the extra key
 ``"meta_seeds": [0, 1, 2]`` searches with the ensemble of the group's checkpoints meta-trained
-with those seeds, see ``seed_checkpoint``), ``--seeds`` runs of
+with those seeds, see ``seed_checkpoint``; ``"meta": {TrainConfig settings}`` with the group's
+recipe meta-trained with those settings, e.g. ``{"top_share": 0.5}``), ``--seeds`` runs of
 ``--budget`` evaluations through ``metanas.harness`` (resumable under
 ``<out>/tnas_select/``), plus random search (and ``--references``, e.g. ``rs,rea``) as the
 reference. ``--tasks`` keeps only some tasks of the groups (ids or their last part). Writes
@@ -41,6 +42,7 @@ import json
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -103,34 +105,40 @@ def validation_tasks(groups: list[str], out: Path, iters: int, log,
 
 
 def seed_checkpoint(group: str, space: str, task: str, ckpt: Path, meta_seed: int, out: Path,
-                    iters: int, log) -> Path:
+                    iters: int, log, train_kw: dict | None = None) -> Path:
     """The checkpoint of ``(group, task)``'s recipe (``ckpt``: meta-training seed 0) with
     meta-training seed ``meta_seed`` (an ensemble variant's members, ``"meta_seeds"``):
     ``loto``: ``tnas_loto.loto_checkpoint``; ``digits-val``: the shipped recipe of
     ``pretrained/tnas-<space>`` re-trained with that seed under
     ``<out>/tnas_shipped_ckpt-mseed<k>/<space>`` (trained on first use)."""
-    if meta_seed == 0:
+    if meta_seed == 0 and not train_kw:
         return ckpt
     if group == "loto":
         from tnas_loto import loto_checkpoint, shipped_exclude_sources
 
         return loto_checkpoint(space, task, out, iters, log, shipped_exclude_sources(space),
-                               meta_seed=meta_seed)[0]
+                               meta_seed=meta_seed, train_kw=train_kw)[0]
     if group != "digits-val":
         raise SystemExit(f"error: the group {group} has no checkpoints for other "
                          "meta-training seeds (\"meta_seeds\")")
+    from tnas_loto import train_kw_suffix
+
     from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
 
-    d = out / f"tnas_shipped_ckpt-mseed{meta_seed}" / space
+    kw = dict(train_kw or {})
+    d = out / f"tnas_shipped_ckpt{train_kw_suffix(kw)}-mseed{meta_seed}" / space
     st = json.loads((ckpt / STATE_NAME).read_text())
-    cfg = TrainConfig(**{**st["config"], "seed": meta_seed})
+    want = {**st["config"], "seed": meta_seed, **kw}
+    cfg = TrainConfig(**want)
     if (d / STATE_NAME).is_file():
         old = json.loads((d / STATE_NAME).read_text())
-        if old.get("done") and old.get("config") == {**st["config"], "seed": meta_seed}:
+        if old.get("done") and {**asdict(TrainConfig()), **old.get("config", {})} == asdict(cfg):
             return d
-    log(f"meta-training {ckpt.name}'s recipe with seed {meta_seed} -> {d}")
+    log(f"meta-training {ckpt.name}'s recipe with seed {meta_seed}"
+        + "".join(f", {k}={v}" for k, v in kw.items()) + f" -> {d}")
     train(cfg, d, resume=(d / STATE_NAME).is_file(), progress=False,
-          command=f"{ckpt.name}'s recipe, --seed {meta_seed}")
+          command=f"{ckpt.name}'s recipe, --seed {meta_seed}"
+          + "".join(f" --{k.replace('_', '-')} {v}" for k, v in kw.items()))
     return d
 
 
@@ -176,9 +184,14 @@ def main(argv=None) -> int:
         for name, kw in variants.items():
             kw = dict(kw)
             seeds_ = kw.pop("meta_seeds", None)  # an ensemble of meta-training seeds
+            train_kw = kw.pop("meta", None)  # other meta-training settings
+            if seeds_ is None and train_kw:
+                seeds_ = [0]
             pre = str(ckpt) if seeds_ is None else [
-                str(seed_checkpoint(group, space, task, Path(ckpt), int(k), out, a.iters, log))
-                for k in seeds_]
+                str(seed_checkpoint(group, space, task, Path(ckpt), int(k), out, a.iters, log,
+                                    train_kw)) for k in seeds_]
+            if isinstance(pre, list) and len(pre) == 1:
+                pre = pre[0]
             jobs.append((name, "tnas", {**kw, "pretrained": pre}))
         for name, method, kw in jobs:
             cfg = HarnessConfig(space=space, task=task, methods=[method], seeds=seeds,

@@ -22,6 +22,12 @@ top 4-27%), so it is not the default; with one source it changes nothing, bit fo
 The shipped NB201 recipe leaves the collection out instead (``exclude_sources``: NB201 +
 MetaD2A only); a prior for digits-like tasks is opt-in (keep the collection).
 
+Two opt-in changes to what a large task's loss sees (both off by default):
+``target_transform="copula"`` replaces its values by their normal scores before standardising
+(rank-based: a long tail of poor archs no longer dominates the variance), and ``top_share``
+draws that share of each mini-batch from the task's top ``top_quantile`` of training archs
+(the rest uniformly from the others), so the kernel is fitted more on the region BO searches.
+
 *Small* tasks (MetaD2A's NB201 tasks: 1-5 archs each) are grouped: with probability
 ``small_prob`` an iteration draws ``small_group`` of them (each with >= 2 archs) and the loss
 is the exact marginal likelihood of independent GPs, one per task (a block-diagonal
@@ -110,6 +116,9 @@ class TrainConfig:
     context_top: int = 32
     context_random: int = 200
     balance_sources: bool = False
+    target_transform: str = "standardise"
+    top_share: float = 0.0
+    top_quantile: float = 0.05
     meta_dataset: str | None = None
     model: dict = field(default_factory=dict)
 
@@ -177,7 +186,26 @@ def load_tasks(md, space, tasks: Sequence[str] | None = None,
     return out
 
 
-def _standardise(tasks: list[TaskData], min_large: int) -> None:
+TARGET_TRANSFORMS = ("standardise", "copula")
+
+
+def _normal_scores(y: np.ndarray) -> np.ndarray:
+    """``y [n]`` -> its normal scores ``Phi^-1((rank - 1/2) / n)`` (ties: average rank)."""
+    from scipy.stats import norm, rankdata
+
+    return norm.ppf((rankdata(y) - 0.5) / len(y))
+
+
+def _standardise(tasks: list[TaskData], min_large: int, transform: str = "standardise") -> None:
+    """Per-task targets in place: large tasks standardised (``"copula"``: replaced by their
+    normal scores first), small ones centred and scaled by the median small-task sd."""
+    if transform not in TARGET_TRANSFORMS:
+        raise ValueError(f"target_transform must be one of {', '.join(TARGET_TRANSFORMS)}, "
+                         f"got {transform!r}")
+    if transform == "copula":
+        for d in tasks:
+            if len(d.y) >= min_large:
+                d.y = _normal_scores(d.y)
     small_std = [float(np.std(d.y, ddof=1)) for d in tasks if 3 <= len(d.y) < min_large]
     s_small = float(np.median(small_std)) if small_std else 1.0
     if not np.isfinite(s_small) or s_small <= 1e-12:
@@ -257,15 +285,6 @@ def validate(model, val_sets: list[tuple[TaskData, np.ndarray]], cfg: TrainConfi
     return {"val": -rho, "spearman": rho, "lpd": float(np.mean(lpds)) if lpds else float("nan")}
 
 
-# ---------------------------------------------------------------------- state I/O
-
-
-
-
-
-
-
-
 # ---------------------------------------------------------------------- training
 def _build_model(cfg: TrainConfig, feat_dim: int | None):
     from ..encoders import DatasetEncoderConfig
@@ -293,6 +312,21 @@ def _group_by_source(tasks: list[TaskData]) -> list[list[TaskData]]:
     for d in tasks:
         groups.setdefault(source_of(d.name), []).append(d)
     return list(groups.values())
+
+
+def _top_weighted_rows(d: TaskData, cfg: TrainConfig, g: torch.Generator) -> np.ndarray:
+    """A large task's mini-batch rows (``top_share > 0``): ``round(top_share * batch_size)``
+    drawn from the task's top ``top_quantile`` of training rows (by standardised value), the
+    rest uniformly from all its other training rows."""
+    rows = d.train_rows
+    n = min(cfg.batch_size, len(rows))
+    order = rows[np.argsort(-d.y[rows], kind="stable")]
+    n_top_pool = max(1, int(math.ceil(cfg.top_quantile * len(rows))))
+    top, rest = order[:n_top_pool], order[n_top_pool:]
+    k = min(len(top), int(round(cfg.top_share * n)))
+    a = top[torch.randperm(len(top), generator=g)[:k].numpy()]
+    b = rest[torch.randperm(len(rest), generator=g)[:n - k].numpy()]
+    return np.concatenate([a, b])
 
 
 def _prior_context(tasks: list[TaskData], cfg: TrainConfig, space, rng: np.random.Generator
@@ -364,7 +398,10 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     val_only = [d for d in all_tasks if d.name in set(cfg.val_tasks)]
     if not train_tasks:
         raise ValueError(f"no meta-training task left in space {space.name!r}")
-    _standardise(all_tasks, cfg.min_large)
+    _standardise(all_tasks, cfg.min_large, cfg.target_transform)
+    if not 0.0 <= cfg.top_share <= 1.0 or not 0.0 < cfg.top_quantile <= 1.0:
+        raise ValueError(f"top_share must be in [0, 1] and top_quantile in (0, 1], got "
+                         f"{cfg.top_share} and {cfg.top_quantile}")
     rng = np.random.default_rng(cfg.seed)
     large = [d for d in train_tasks if len(d.y) >= cfg.min_large]
     small = [d for d in train_tasks if 2 <= len(d.y) < cfg.min_large]
@@ -411,7 +448,10 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
             by_source[int(torch.randint(len(by_source), (), generator=g))]
         d = group[int(torch.randint(len(group), (), generator=g))]
         rows = d.train_rows
-        sel = rows[torch.randperm(len(rows), generator=g)[:cfg.batch_size].numpy()]
+        if cfg.top_share > 0:
+            sel = _top_weighted_rows(d, cfg, g)
+        else:
+            sel = rows[torch.randperm(len(rows), generator=g)[:cfg.batch_size].numpy()]
         return Batch([(torch.as_tensor(d.X[sel], dtype=torch.float64),
                        torch.as_tensor(d.y[sel]), d.samples)])
 
@@ -429,6 +469,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
         tmp = _build_model(cfg, feat_dim)
         tmp.load_state_dict(load_file(str(out / "model.safetensors")))
         save_weights(tmp, best_path, int(state["best_iter"]))
+
     def step(it: int, eps: float):
         return reptile_step(model, batch_nll, sample(gen), inner_steps=cfg.inner_steps,
                             inner_lr=cfg.inner_lr, outer_lr=eps, generator=gen,

@@ -223,3 +223,52 @@ def test_exclude_sources_leaves_whole_collections_out(md, tmp_path):
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     with pytest.raises(ValueError, match="--exclude-source 'nope' is no collection"):
         train(_cfg(exclude_sources=["nope"]), tmp_path / "c", progress=False, md=two)
+
+
+def test_top_weighted_batches_draw_the_top_share():
+    """``top_share=0.5, top_quantile=0.1``: half of each 20-arch batch comes from the task's
+    top 10% of training rows (by value), the other half from the rest, no row twice."""
+    X = SPACE.all_array()[:200].astype(np.int64)
+    y = np.arange(200, dtype=np.float64)[::-1].copy()  # row i has rank i
+    d = tnas_train.TaskData("a/t", X, y, train_rows=np.arange(0, 200, 2))  # 100 train rows
+    cfg = _cfg(batch_size=20, top_share=0.5, top_quantile=0.1)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        sel = tnas_train._top_weighted_rows(d, cfg, g)
+        assert len(sel) == 20 and len(set(sel.tolist())) == 20
+        assert set(sel.tolist()) <= set(d.train_rows.tolist())
+        # the top 10% of the 100 training rows are rows 0, 2, ..., 18
+        assert int((sel < 20).sum()) == 10
+
+
+def test_top_share_zero_and_copula_options(md, tmp_path):
+    """``top_share=0`` is the uniform draw bit for bit; the options change the weights; the
+    copula replaces large tasks' values by their normal scores; bad settings are clear
+    errors."""
+    from safetensors.torch import load_file
+
+    def weights(name, **kw):
+        train(_cfg(**kw), tmp_path / name, progress=False, md=md)
+        return load_file(str(tmp_path / name / "model.safetensors"))
+
+    base, zero = weights("base"), weights("zero", top_share=0.0, top_quantile=0.5)
+    assert all(torch.equal(base[k], zero[k]) for k in base)
+    for name, kw in (("top", {"top_share": 0.5}), ("cop", {"target_transform": "copula"})):
+        w = weights(name, **kw)
+        assert any(not torch.equal(base[k], w[k]) for k in base), name
+    assert json.loads((tmp_path / "cop" / "training_state.json").read_text()
+                      )["config"]["target_transform"] == "copula"
+    tasks = [tnas_train.TaskData("a/big", np.zeros((60, 6), np.int64),
+                                 np.exp(np.linspace(0, 5, 60))),
+             tnas_train.TaskData("a/small", np.zeros((3, 6), np.int64), np.array([1., 2., 4.]))]
+    tnas_train._standardise(tasks, 50, "copula")
+    from scipy.stats import norm
+
+    z = norm.ppf((np.arange(1, 61) - 0.5) / 60)
+    assert np.allclose(tasks[0].y, (z - z.mean()) / z.std(ddof=1))
+    small = np.array([1., 2., 4.])  # small: not warped; centred, scaled by the small sd
+    assert np.allclose(tasks[1].y, (small - small.mean()) / small.std(ddof=1))
+    with pytest.raises(ValueError, match="target_transform must be one of"):
+        train(_cfg(target_transform="rank"), tmp_path / "bad", progress=False, md=md)
+    with pytest.raises(ValueError, match="top_share must be in"):
+        train(_cfg(top_share=1.5), tmp_path / "bad2", progress=False, md=md)
