@@ -133,6 +133,14 @@ def _main_base(a, p, argv) -> int:
             raise UserInputError("--exclude-task / --exclude-source / --val-tasks / "
                                  "--meta-dataset apply to --method tnas; BASE holds tasks out "
                                  "with --n-heldout / --n-val")
+        tnas_only = [f"--{k.replace('_', '-')}" for k in ("target_transform", "top_share",
+                                                          "top_quantile", "balance_sources")
+                     if k in given]
+        if tnas_only:
+            one = len(tnas_only) == 1
+            what = "is an option" if one else "are options"
+            raise UserInputError(f"{' / '.join(tnas_only)} {what} of --method tnas; drop "
+                                 f"{'it' if one else 'them'} for --method base")
         tasks = None if a.tasks.strip().lower() in ("all", "") else \
             [t.strip() for t in a.tasks.split(";") if t.strip()]
         cfg = BaseMetaConfig(space=a.space, source=a.source, ways=a.ways,

@@ -159,18 +159,26 @@ def main(argv=None) -> int:
                 "digits-prior-nodata": {"pretrained": a.digits_ckpt, "use_dataset": False},
                 "digits-prior-noadapt": {"pretrained": a.digits_ckpt, "adapt": False}}
     chosen = [v for v in a.variants.split(",") if v]
+    unknown = [v for v in chosen if v not in [*variants, "ensemble"]]
+    if unknown:
+        raise SystemExit(f"error: unknown variant {unknown[0]!r}; choose from "
+                         f"{', '.join([*variants, 'ensemble'])}")
     if "ensemble" in chosen:  # the shipped recipe meta-trained with several seeds
         from tnas_select import seed_checkpoint
 
-        members = [str(seed_checkpoint("digits-val", "nb201", "", Path(a.ckpt), int(k), out, 0,
-                                       print)) for k in a.ensemble_seeds.split(",") if k]
+        try:
+            seeds = sorted({int(k) for k in a.ensemble_seeds.split(",") if k.strip()} - {0})
+        except ValueError:
+            raise SystemExit(f"error: --ensemble-seeds needs comma-separated integers, got "
+                             f"{a.ensemble_seeds!r}") from None
+        if not seeds:
+            raise SystemExit("error: --ensemble-seeds needs at least one seed other than 0 "
+                             "(seed 0 is --ckpt, always a member)")
+        members = [str(seed_checkpoint("digits-val", "nb201", "", Path(a.ckpt), k, out, 0,
+                                       print)) for k in seeds]
         for m in members:
             check_leak(m)
         variants["ensemble"] = {"pretrained": [a.ckpt, *members]}
-    unknown = [v for v in chosen if v not in variants]
-    if unknown:
-        raise SystemExit(f"error: unknown variant {unknown[0]!r}; choose from "
-                         f"{', '.join(variants)}")
     if any(variants[v].get("pretrained") == a.digits_ckpt for v in chosen):
         digits_prior_checkpoint(a.digits_ckpt, tasks)
         check_leak(a.digits_ckpt)

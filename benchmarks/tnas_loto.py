@@ -18,8 +18,8 @@ For every target task:
    now the strategy's default), ``adapt-auto`` (adaptation from 3 observations with the
    leave-one-out guard below 8, the earlier default),
    ``every1`` (re-adapt at every step, the strategy default, when ``--tnas-kw`` sets
-   ``adapt_every``), ``adapt-head`` (the MLP head adapted too, the previous default; the default adapts only
-   the GP's hyper-parameters, ``trainable="gp"``);
+   ``adapt_every``), ``adapt-head`` (the MLP head adapted too, the previous default; the
+   default adapts only the GP's hyper-parameters, ``trainable="gp"``);
 3. write ``<out>/tnas_loto_<task>.json`` (harness results, all methods) + ``.png`` and the
    summary ``<out>/tnas_loto_summary.json``: per task and method the mean top fraction (share
    of the space strictly better than the best find) at 20 and 100 evaluations, best@20/50/100,
@@ -118,7 +118,7 @@ def loto_checkpoint(space: str, task: str, out: Path, iters: int, log,
     finished checkpoint is reused only when it was made with these very settings."""
     from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
 
-    train_kw = dict(train_kw or {})
+    train_kw = check_train_kw(train_kw)
     d = out / f"tnas_loto_ckpt{suffix}{train_kw_suffix(train_kw)}{seed_suffix(meta_seed)}" \
         / space / safe(task)
     st_path = d / STATE_NAME
@@ -142,10 +142,38 @@ def loto_checkpoint(space: str, task: str, out: Path, iters: int, log,
     cmd = (f"python train_meta.py --space {space} --exclude-task {task} "
            + "".join(f"--exclude-source {x} " for x in cfg.exclude_sources)
            + f"--iters {iters}" + (f" --seed {meta_seed}" if meta_seed else "")
-           + "".join(f" --{k.replace('_', '-')} {v}" for k, v in train_kw.items())
-           + f" --out {d}")
+           + train_flags(train_kw) + f" --out {d}")
     st = train(cfg, d, resume=st_path.exists(), progress=False, command=cmd)
     return d, float(st["wall_s"])
+
+
+def check_train_kw(train_kw: dict | None) -> dict:
+    """``train_kw`` (other ``TrainConfig`` settings of a benchmark's checkpoints) checked:
+    known settings other than those the benchmark sets itself, with scalar values; a
+    ``SystemExit`` with a one-line message otherwise."""
+    from dataclasses import fields
+
+    from metanas.meta.tnas_train import TrainConfig
+
+    kw = dict(train_kw or {})
+    own = {"space", "tasks", "exclude", "exclude_sources", "iters", "seed", "method",
+           "meta_dataset", "val_tasks", "model"}  # set by the benchmark, or not scalars
+    known = {f.name for f in fields(TrainConfig)} - own
+    for k, v in kw.items():
+        if k not in known:
+            raise SystemExit(f"error: {k!r} is no meta-training setting a variant can change; "
+                             f"choose from {', '.join(sorted(known))}")
+        if not isinstance(v, (bool, int, float, str)):
+            raise SystemExit(f"error: the meta-training setting {k!r} needs a number, string "
+                             f"or boolean, got {v!r}")
+    return kw
+
+
+def train_flags(train_kw: dict) -> str:
+    """``train_meta.py`` flags of ``train_kw`` (``" --top-share 0.5"``; a boolean is a bare
+    flag when true, omitted when false)."""
+    return "".join(f" --{k.replace('_', '-')}" + ("" if isinstance(v, bool) else f" {v}")
+                   for k, v in sorted(train_kw.items()) if v is not False)
 
 
 def train_kw_suffix(train_kw: dict) -> str:
@@ -267,7 +295,6 @@ def aggregate_meta_seeds(out: Path, suffix: str, meta_seeds: list[int]) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from metanas.benchmarks import TabularBenchmark
     from metanas.io import atomic_write_json
 
     sums = {}

@@ -110,7 +110,9 @@ def seed_checkpoint(group: str, space: str, task: str, ckpt: Path, meta_seed: in
     meta-training seed ``meta_seed`` (an ensemble variant's members, ``"meta_seeds"``):
     ``loto``: ``tnas_loto.loto_checkpoint``; ``digits-val``: the shipped recipe of
     ``pretrained/tnas-<space>`` re-trained with that seed under
-    ``<out>/tnas_shipped_ckpt-mseed<k>/<space>`` (trained on first use)."""
+    ``<out>/tnas_shipped_ckpt<kw>-mseed<k>/<space>`` (trained on first use; a folder made
+    with other settings is re-trained). ``train_kw``: other ``TrainConfig`` settings (a
+    variant's ``"meta"``; ``<kw>`` = ``tnas_loto.train_kw_suffix``)."""
     if meta_seed == 0 and not train_kw:
         return ckpt
     if group == "loto":
@@ -120,25 +122,28 @@ def seed_checkpoint(group: str, space: str, task: str, ckpt: Path, meta_seed: in
                                meta_seed=meta_seed, train_kw=train_kw)[0]
     if group != "digits-val":
         raise SystemExit(f"error: the group {group} has no checkpoints for other "
-                         "meta-training seeds (\"meta_seeds\")")
-    from tnas_loto import train_kw_suffix
+                         "meta-training seeds or settings (\"meta_seeds\", \"meta\")")
+    from tnas_loto import check_train_kw, train_flags, train_kw_suffix
 
     from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
 
-    kw = dict(train_kw or {})
+    kw = check_train_kw(train_kw)
     d = out / f"tnas_shipped_ckpt{train_kw_suffix(kw)}-mseed{meta_seed}" / space
     st = json.loads((ckpt / STATE_NAME).read_text())
-    want = {**st["config"], "seed": meta_seed, **kw}
-    cfg = TrainConfig(**want)
-    if (d / STATE_NAME).is_file():
-        old = json.loads((d / STATE_NAME).read_text())
-        if old.get("done") and {**asdict(TrainConfig()), **old.get("config", {})} == asdict(cfg):
+    cfg = TrainConfig(**{**st["config"], "seed": meta_seed, **kw})
+    state = d / STATE_NAME
+    if state.is_file():
+        old = json.loads(state.read_text())
+        if {**asdict(TrainConfig()), **old.get("config", {})} != asdict(cfg):
+            log(f"{d} was meta-trained with other settings: re-training it")
+            state.unlink()  # never resumed into (and relabelled as) this recipe
+        elif old.get("done"):
             return d
     log(f"meta-training {ckpt.name}'s recipe with seed {meta_seed}"
         + "".join(f", {k}={v}" for k, v in kw.items()) + f" -> {d}")
-    train(cfg, d, resume=(d / STATE_NAME).is_file(), progress=False,
-          command=f"{ckpt.name}'s recipe, --seed {meta_seed}"
-          + "".join(f" --{k.replace('_', '-')} {v}" for k, v in kw.items()))
+    train(cfg, d, resume=state.is_file(), progress=False,
+          command=f"{ckpt.name}'s recipe (its training_state.json) with train_meta.py "
+                  f"--seed {meta_seed}{train_flags(kw)}")
     return d
 
 

@@ -13,10 +13,10 @@ the ranks of its top-5 (TNAS's initial design), then ``metanas.harness`` runs of
 (that checkpoint), its variants (``--variants``, JSON ``{name: tnas kwargs}``, reported as
 ``tnas[name]``; default ``noadapt``: no test-time adaptation, and ``adapt-head``: the MLP
 head adapted too, the previous default; the extra key ``"meta_seeds": [0, 1, 2]`` searches
-with the ensemble of checkpoints meta-trained with those seeds) and the baselines ``rs``, ``rea``, ``gp-bo``
-(``--seeds`` x ``--budget``). Writes ``<out>/tnas_unlike_<task>.json`` / ``.png`` and
-``<out>/tnas_unlike_summary.json`` (per target and method: top fraction at 20 and 100, best
-at 100, regret in units of the table's standard deviation at 20 and 100; the checks
+with the ensemble of checkpoints meta-trained with those seeds) and the baselines ``rs``,
+``rea``, ``gp-bo`` (``--seeds`` x ``--budget``). Writes ``<out>/tnas_unlike_<task>.json`` /
+``.png`` and ``<out>/tnas_unlike_summary.json`` (per target and method: top fraction at 20
+and 100, best at 100, regret in units of the table's standard deviation at 20 and 100; the checks
 ``tnas tf@20 <= 0.5%`` and ``tnas best@100 >= rea``), plus ``tnas_unlike.png`` (tf@20 per
 target and method). Resumable (the checkpoint and every run).
 
@@ -57,8 +57,11 @@ def checkpoint(out: Path, sources: list[str], iters: int, log, meta_seed: int = 
     if st.is_file():
         state = json.loads(st.read_text())
         old = state.get("config", {})
-        if state.get("done") and old.get("tasks") == tasks and old.get("iters") == iters \
-                and old.get("seed", 0) == meta_seed:
+        if old.get("tasks") != tasks or old.get("iters") != iters \
+                or old.get("seed", 0) != meta_seed:
+            log(f"{d} was meta-trained with other settings: re-training it")
+            st.unlink()  # never resumed into (and relabelled as) these settings
+        elif state.get("done"):
             return d
     log(f"meta-training {SPACE} on {', '.join(tasks)} ({iters} iters, seed {meta_seed}) -> {d}")
     train(cfg, d, resume=st.is_file(), progress=False,
@@ -134,6 +137,8 @@ def main(argv=None) -> int:
             seeds_ = kw.pop("meta_seeds", None)  # an ensemble of meta-training seeds
             pre = str(ckpt) if seeds_ is None else [
                 str(checkpoint(out, sources, a.iters, log, int(k))) for k in seeds_]
+            if isinstance(pre, list) and len(pre) == 1:  # one checkpoint: no ensemble
+                pre = pre[0]
             groups.append((v, ["tnas"], {"tnas": {"pretrained": pre, **kw}}))
         for name, methods, kw in groups:
             t0 = time.perf_counter()

@@ -362,6 +362,7 @@ class TNAS(Strategy):
             raise ValueError(f"ensemble_weights must be one of {', '.join(ENSEMBLE_WEIGHTS)}, "
                              f"got {ensemble_weights!r}")
         self.ensemble_weights = ensemble_weights
+        self._weights_warned = False
         #: an ensemble's members: one single-checkpoint TNAS per checkpoint of ``pretrained``
         #: (fitted to this strategy's observations; they never explore nor hold pending archs)
         self._members: list[TNAS] = []
@@ -587,8 +588,9 @@ class TNAS(Strategy):
 
     def _prior_mean(self) -> np.ndarray | None:
         """The meta-trained surrogate's posterior mean ``[pool]`` (standardised units)
-        conditioned on the prior context only (an ensemble: the mean over its members, who
-        share the context's units); ``None`` without a context."""
+        conditioned on the prior context only (an ensemble: the mean over its members, each
+        conditioned on its own checkpoint's context and standardised by it); ``None`` without
+        a context."""
         import torch
 
         if self._members:
@@ -707,6 +709,10 @@ class TNAS(Strategy):
 
         if self._members:
             return self._fit_mixture()
+        if self.ensemble_weights != "equal" and not self._weights_warned:
+            self._weights_warned = True
+            logger.warning("tnas: ensemble_weights=%r has no effect with one checkpoint; give "
+                           "pretrained a list of two or more", self.ensemble_weights)
         model = self.model
         model.residual_kernel = None  # adaptation and the transfer mean see the deep kernel
         if self._base_noise is not None:  # undo the last residual fit's noise
@@ -913,6 +919,8 @@ class TNAS(Strategy):
                "adapt_info": list(self._adapt_info) if self._adapt_info else None}
         if self._explorer is not None:
             out["explorer"] = self._explorer.state_dict()
+        elif self._explorer_state is not None:  # resumed, not used since: keep it as loaded
+            out["explorer"] = self._explorer_state
         if self._members:  # their observations are this strategy's
             out["members"] = [{"rng": m.rng.bit_generator.state, "extra": m._extra_state()}
                               for m in self._members]

@@ -81,11 +81,13 @@ class MixtureGP(Model):
         self.weights = w / w.sum()
         ref = self.models[0]
         for m in self.models[1:]:
-            same = torch.equal(m.train_targets, ref.train_targets) and \
+            same = len(m.train_inputs) == len(ref.train_inputs) and all(
+                torch.equal(a, b) for a, b in zip(m.train_inputs, ref.train_inputs)) and \
+                torch.equal(m.train_targets, ref.train_targets) and \
                 torch.allclose(m.y_mean, ref.y_mean) and torch.allclose(m.y_std, ref.y_std)
             if not same:
                 raise ValueError("MixtureGP members must be conditioned on the same "
-                                 "observations (same standardised targets)")
+                                 "observations (same inputs and standardised targets)")
 
     # the task, as the members hold it (identical by construction)
     @property
@@ -136,6 +138,9 @@ class MixtureGP(Model):
         for m in self.models:
             m.eval()
         mean, var = self._marginals(X.reshape(-1, X.size(-1)))
+        if isinstance(observation_noise, Tensor):
+            raise NotImplementedError("MixtureGP.posterior takes observation_noise=True/False, "
+                                      "not a tensor of noise levels")
         if observation_noise:
             noise = torch.stack([m.likelihood.noise.reshape(-1)[0] for m in self.models])
             var = var + (self.weights.to(noise) * noise).sum()

@@ -163,6 +163,11 @@ def test_method_base_goes_to_base_meta_training(tmp_path, capsys):
                           "--exclude-task", "nb201/cifar10"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "--n-heldout" in err
+    rc = train_meta.main(["--space", "nb201", "--out", str(tmp_path / "x"), "--method", "base",
+                          "--top-share", "0.5"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "--top-share is an option of --method " \
+        "tnas" in err
     out = tmp_path / "tiny"
     rc = train_meta.main(["--space", "nb201", "--method", "base", "--out", str(out),
                           "--n-tasks", "2", "--n-val", "1", "--n-heldout", "1", "--iters", "2",
