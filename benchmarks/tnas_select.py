@@ -208,6 +208,9 @@ def main(argv=None) -> int:
                 "top_fraction@10", "top_fraction@20", f"top_fraction@{a.budget}",
                 f"best@{a.budget}", f"report_test@{a.budget}",
                 f"report_top_fraction_test@{a.budget}") if k in s}
+            fp = r["results"][method].get("checkpoint_sha1", {}).get("pretrained")
+            if fp is not None:  # the weights searched with (see metanas.harness)
+                res[name]["checkpoint_sha1"] = fp
         # keyed by group too: a task can validate in two groups (with two checkpoints)
         per_task[f"{group}:{task}"] = {"group": group, "task": task, "checkpoint": str(ckpt),
                                        "variants": res}

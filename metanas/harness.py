@@ -6,13 +6,15 @@ Writes the results JSON::
      "results": {method: {"runs": [{"seed", "history": [{"arch", "value", "best_so_far",
                                                           "report", "time_s", "cost_s"}],
                                     "best_arch", "best_value", "best_report"}],
-                          "summary": {...}, "settings": {...}}},
+                          "summary": {...}, "settings": {...},
+                          "checkpoint_sha1": {...}}},
      "optimum": {...}}
 
 The summary (``summarise``) has, per number of evaluations k, the best-so-far (``best@k``),
 its top fraction in a table (``top_fraction@k``), and the report (e.g. test accuracy) of the
 incumbent at k (``report_<key>@k`` and, in a table, ``report_top_fraction_<key>@k``); the
-settings are the run's ``strategies.run_settings``.
+settings are the run's ``strategies.run_settings``; ``checkpoint_sha1`` (only for methods
+whose settings name checkpoint folders) the fingerprints of the weights the runs used.
 
 and a PNG of best-so-far vs evaluations (mean +- standard error over seeds). Every run
 checkpoints after each evaluation under ``<output stem>.runs/`` (one file per method, seed and
@@ -191,6 +193,10 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
                     for m in cfg.methods},
     }
     results["optimum"] = optimum_info(bench)
+    for m in cfg.methods:  # which weights the runs used (a folder can be re-trained)
+        fps = _checkpoint_fingerprints(results["results"][m]["settings"])
+        if fps:
+            results["results"][m]["checkpoint_sha1"] = fps
 
     tags = {m: _kwargs_tag(results["results"][m]["settings"]) for m in cfg.methods}
 
@@ -260,6 +266,33 @@ def _run_settings(method: str, space: str, kwargs: dict | None) -> dict:
         return dict(kwargs or {})
 
 
+def _weights_ref(v):
+    """``v`` with every checkpoint folder (holds ``model.safetensors``; also inside a list)
+    replaced by ``"weights:<fingerprint>"`` (``metanas.io.weights_fingerprint``)."""
+    from .io import weights_fingerprint
+
+    if isinstance(v, (list, tuple)):  # e.g. an ensemble's checkpoints
+        return [_weights_ref(x) for x in v]
+    if isinstance(v, (str, os.PathLike)) and str(v) and (Path(v) / "model.safetensors").is_file():
+        return "weights:" + weights_fingerprint(v)
+    return v
+
+
+def _checkpoint_fingerprints(settings: dict | None) -> dict:
+    """``{setting: fingerprint, or a list of them}`` for the settings that name checkpoint
+    folders (``{}`` when none does): recorded with the results, since a folder's weights can
+    be re-trained, and the same recipe re-trained on another machine gives other weights."""
+    out = {}
+    for k, v in (settings or {}).items():
+        ref = _weights_ref(v)
+        refs = ref if isinstance(ref, list) else [ref]
+        if any(isinstance(r, str) and r.startswith("weights:") for r in refs):
+            strip = [r[len("weights:"):] if isinstance(r, str) and r.startswith("weights:")
+                     else None for r in refs]
+            out[k] = strip if isinstance(ref, list) else strip[0]
+    return out
+
+
 def _kwargs_tag(kwargs: dict | None) -> str:
     """Run-name tag of a settings dict (``_run_settings``): ``""`` when empty, else
     ``"-<8 hex digits of its JSON>"``. A value that is a
@@ -272,17 +305,8 @@ def _kwargs_tag(kwargs: dict | None) -> str:
     import hashlib
     import json
 
-    from .io import weights_fingerprint
-
-    def norm(v):
-        if isinstance(v, (list, tuple)):  # e.g. an ensemble's checkpoints
-            return [norm(x) for x in v]
-        if isinstance(v, (str, os.PathLike)) and str(v) \
-                and (Path(v) / "model.safetensors").is_file():
-            return "weights:" + weights_fingerprint(v)
-        return v
-
-    text = json.dumps({k: norm(v) for k, v in kwargs.items()}, sort_keys=True, default=str)
+    text = json.dumps({k: _weights_ref(v) for k, v in kwargs.items()}, sort_keys=True,
+                      default=str)
     return "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
 
 

@@ -68,6 +68,16 @@ def test_checkpoint_kwargs_are_tagged_by_their_weights(tmp_path):
     save_file({"w": torch.ones(3)}, str(a / "model.safetensors"))  # re-trained in place
     assert _kwargs_tag({"pretrained": str(a), "adapt": False}) != first
     assert _kwargs_tag({"pretrained": str(tmp_path / "missing")}) != first  # plain value
+    # the results record which weights were used: one folder, or a list (an ensemble)
+    from metanas.harness import _checkpoint_fingerprints
+    from metanas.io import weights_fingerprint
+
+    fa, fb = weights_fingerprint(a), weights_fingerprint(b)
+    assert fa != fb
+    assert _checkpoint_fingerprints({"pretrained": str(a), "adapt": False}) == {"pretrained": fa}
+    assert _checkpoint_fingerprints({"pretrained": [str(a), str(b)]}) == {"pretrained": [fa, fb]}
+    assert _checkpoint_fingerprints({"pretrained": str(tmp_path / "missing")}) == {}
+    assert _checkpoint_fingerprints(None) == {}
 
 
 def test_summary_reports_the_incumbents_report_at_each_budget():
