@@ -266,30 +266,37 @@ def _run_settings(method: str, space: str, kwargs: dict | None) -> dict:
         return dict(kwargs or {})
 
 
-def _weights_ref(v):
-    """``v`` with every checkpoint folder (holds ``model.safetensors``; also inside a list)
-    replaced by ``"weights:<fingerprint>"`` (``metanas.io.weights_fingerprint``)."""
+def _checkpoint_fp(v) -> str | None:
+    """The weights' fingerprint (``metanas.io.weights_fingerprint``) when ``v`` names a
+    checkpoint folder (holds ``model.safetensors``), else ``None``."""
     from .io import weights_fingerprint
 
+    if isinstance(v, (str, os.PathLike)) and str(v) and (Path(v) / "model.safetensors").is_file():
+        return weights_fingerprint(v)
+    return None
+
+
+def _weights_ref(v):
+    """``v`` with every checkpoint folder (also inside a list) replaced by
+    ``"weights:<fingerprint>"``."""
     if isinstance(v, (list, tuple)):  # e.g. an ensemble's checkpoints
         return [_weights_ref(x) for x in v]
-    if isinstance(v, (str, os.PathLike)) and str(v) and (Path(v) / "model.safetensors").is_file():
-        return "weights:" + weights_fingerprint(v)
-    return v
+    fp = _checkpoint_fp(v)
+    return v if fp is None else "weights:" + fp
 
 
 def _checkpoint_fingerprints(settings: dict | None) -> dict:
     """``{setting: fingerprint, or a list of them}`` for the settings that name checkpoint
     folders (``{}`` when none does): recorded with the results, since a folder's weights can
     be re-trained, and the same recipe re-trained on another machine gives other weights."""
-    out = {}
+    out: dict = {}
     for k, v in (settings or {}).items():
-        ref = _weights_ref(v)
-        refs = ref if isinstance(ref, list) else [ref]
-        if any(isinstance(r, str) and r.startswith("weights:") for r in refs):
-            strip = [r[len("weights:"):] if isinstance(r, str) and r.startswith("weights:")
-                     else None for r in refs]
-            out[k] = strip if isinstance(ref, list) else strip[0]
+        if isinstance(v, (list, tuple)):
+            fps = [_checkpoint_fp(x) for x in v]
+            if any(fps):
+                out[k] = fps
+        elif (fp := _checkpoint_fp(v)) is not None:
+            out[k] = fp
     return out
 
 
