@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from .. import __version__
 from ..errors import UserInputError
 from ..io import atomic_write_bytes, atomic_write_json
-from ..meta.checkpoint import (command_line, generator_state, load_weights,
+from ..meta.checkpoint import (command_line, generator_state, load_weights, platform_info,
                                resume_training_state, save_weights)
 from .adapt import AdaptConfig, adapt
 from .bayes import BayesConfig, BayesSuperNet
@@ -276,10 +276,18 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = Fals
     save_base(model, ckpt, out)
     best_path.unlink(missing_ok=True)
     state.update(generator=generator_state(gen), config=asdict(cfg), training_tasks=train_ids,
-                 val_tasks=val, heldout_tasks=held, done=True)
+                 val_tasks=val, heldout_tasks=held, done=True, platform=platform_info())
     atomic_write_json(state_path, state, indent=1)
     write_card(out, state, ckpt, command)
     return state
+
+
+def _machine(plat: dict) -> str:
+    """``"on <cpu> (<isa>), <n> torch thread(s)"`` from ``platform_info()`` (``""`` without)."""
+    if not plat:
+        return ""
+    return (f"on {plat.get('cpu', 'n/a')} ({plat.get('isa', 'n/a')}), "
+            f"{plat.get('threads', 'n/a')} torch thread(s)")
 
 
 def write_card(out: Path, state: dict, ckpt: BaseCheckpoint, command: str | None) -> None:
@@ -306,7 +314,7 @@ def write_card(out: Path, state: dict, ckpt: BaseCheckpoint, command: str | None
              f"{ckpt.inner_lr}",
              f"- {state['iter']} outer iterations, best validation iteration {state['best_iter']} "
              f"(validation CE after adaptation {state['best_val']}), wall {state['wall_s']:.0f} s "
-             "on one CPU core",
+             + _machine(state.get("platform") or {}),
              "- held-out evaluation tasks (never meta-trained on): "
              + ", ".join(f"`{t}`" for t in ckpt.heldout_tasks),
              "- validation tasks: " + ", ".join(f"`{t}`" for t in ckpt.val_tasks)]

@@ -299,6 +299,33 @@ def resume_training_state(out: str | Path, state_name: str, state: dict, model: 
         state["stopped_early"] = False
 
 
+def platform_info() -> dict:
+    """Where a checkpoint was made: ``{"cpu", "machine", "isa", "python", "torch",
+    "threads"}``.
+    Recorded with meta-training results because floating-point results, and so the weights
+    Reptile converges to, differ between CPUs: the same recipe and seed re-trained elsewhere is
+    another checkpoint."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:  # the vector instruction set torch's CPU kernels dispatch to (e.g. AVX2, AVX512)
+        isa = torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        isa = "unknown"
+    return {"cpu": cpu, "machine": platform.machine(), "isa": isa,
+            "python": platform.python_version(), "torch": torch.__version__,
+            "threads": torch.get_num_threads()}
+
+
 def command_line(argv) -> str:
     """The shell command ``python <argv...>`` (quoted), as recorded in model cards."""
     return " ".join(shlex.quote(str(a)) for a in ["python", *argv])

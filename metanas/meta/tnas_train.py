@@ -71,7 +71,8 @@ from torch import Tensor
 
 from ..io import atomic_write_bytes, atomic_write_json
 from .checkpoint import command_line as _command_line
-from .checkpoint import generator_state, load_weights, resume_training_state, save_weights
+from .checkpoint import (generator_state, load_weights, platform_info,
+                         resume_training_state, save_weights)
 
 __all__ = ["TrainConfig", "TaskData", "load_tasks", "train", "batch_nll", "MethodNotAvailable",
            "PRIOR_CONTEXT", "STATE_NAME"]
@@ -379,7 +380,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     if cfg.method not in METHODS:
         raise ValueError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     if cfg.method == "base":
-        raise MethodNotAvailable("method 'base' is meta-trained by metanas.base.meta.meta_train_base "
+        raise MethodNotAvailable("method 'base' is meta-trained by "
+                                 "metanas.base.meta.meta_train_base "
                                  "(train_meta.py --method base), not by tnas_train")
     out = Path(out)
     space = spaces.get(cfg.space)
@@ -504,8 +506,11 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     atomic_write_bytes(out / PRIOR_CONTEXT, save(
         {"X": torch.as_tensor(Xc, dtype=torch.int64).contiguous(),
          "y": torch.as_tensor(yc, dtype=torch.float64).contiguous()}))
+    from ..io import weights_fingerprint
+
     state.update(generator=generator_state(gen), config=asdict(cfg),
-                 training_tasks=[d.name for d in train_tasks], done=True)
+                 training_tasks=[d.name for d in train_tasks], done=True,
+                 platform=platform_info(), weights_sha1=weights_fingerprint(out))
     atomic_write_json(state_path, state, indent=1)
     write_model_card(out, state, cfg, train_tasks, command=command)
     from ..hub import card_from_folder  # Hub front matter (tags, licence, datasets)
@@ -525,6 +530,7 @@ def write_model_card(out: Path, state: dict, cfg: TrainConfig, train_tasks: list
     n_small = sum(1 for d in train_tasks if 2 <= len(d.y) < cfg.min_large)
     n_single = len(names) - len(large) - n_small
     bm = state.get("best_metrics") or {}
+    plat = state.get("platform") or {}
     cmd = command or "python train_meta.py --space {} --out {}".format(cfg.space, out)
     lines = [
         f"# TNAS deep-kernel GP, meta-trained on `{cfg.space}`",
@@ -551,13 +557,18 @@ def write_model_card(out: Path, state: dict, cfg: TrainConfig, train_tasks: list
         f"| best validation log predictive density (per arch, standardised) | "
         f"{_fmt(bm.get('lpd'))} |",
         f"| best iteration / iterations run / max | {state.get('best_iter')} / "
-        f"{state.get('iter')} / {cfg.iters}{' (early stop)' if state.get('stopped_early') else ''} |",
+        f"{state.get('iter')} / {cfg.iters}"
+        f"{' (early stop)' if state.get('stopped_early') else ''} |",
         f"| inner steps v, inner lr, outer lr | {cfg.inner_steps}, {cfg.inner_lr}, "
         f"{cfg.outer_lr} -> {cfg.outer_lr_final} |",
         f"| batch size | {cfg.batch_size} |",
-        f"| meta-training wall time | {state.get('wall_s', 0.0):.0f} s "
-        f"(1 CPU thread, shared 2-core machine) |",
+        f"| meta-training wall time | {state.get('wall_s', 0.0):.0f} s |",
+        f"| machine | {plat.get('cpu', 'n/a')} ({plat.get('machine', '')}, "
+        f"{plat.get('isa', 'n/a')}), "
+        f"{plat.get('threads', 'n/a')} torch thread(s), torch {plat.get('torch', 'n/a')} |",
         f"| seed | {cfg.seed} |",
+        f"| weights SHA-1 (`metanas.io.weights_fingerprint`) | "
+        f"`{state.get('weights_sha1', 'n/a')}` |",
         "",
         "Rebuild (exact command):",
         "",
@@ -569,6 +580,10 @@ def write_model_card(out: Path, state: dict, cfg: TrainConfig, train_tasks: list
         "`prior_context.safetensors` (archs + mean standardised value over the training "
         "tasks, for the top-k initial design), `training_state.json` (history, resume state), "
         "`last.safetensors` (last weights, for `--resume`).",
+        "",
+        "The rebuild repeats these weights bit for bit on the same machine; on another CPU "
+        "floating-point differences give other weights (another SHA-1), as another seed "
+        "would.",
         "",
     ]
     atomic_write_bytes(out / "README.md", "\n".join(lines).encode())

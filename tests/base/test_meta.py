@@ -122,7 +122,9 @@ def test_meta_train_tiny_resume_and_heldout_disjoint(tmp_path):
     assert not set(st["val_tasks"]) & (held | train)
     model, ckpt = load_base(tmp_path / "m")
     assert ckpt.heldout_tasks == st["heldout_tasks"] and ckpt.net.C == 2
-    assert "python x" in (tmp_path / "m" / "README.md").read_text()
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert "python x" in card
+    assert st["platform"]["threads"] >= 1 and st["platform"]["cpu"] in card  # where it ran
     # resume with more iterations continues from iteration 2
     cfg3 = BaseMetaConfig(**{**cfg.__dict__, "iters": 3})
     st3 = meta_train_base(cfg3, tmp_path / "m", resume=True, progress=False)

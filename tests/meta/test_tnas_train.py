@@ -77,6 +77,12 @@ def test_writes_loadable_checkpoint_with_model_card(md, tmp_path):
     card = (tmp_path / "README.md").read_text()
     assert "toy/big0" in card and "toy/held" in card and "python train_meta.py" in card
     assert "wall time" in card and "validation" in card
+    # where and with which weights: the card and the state name the machine and the SHA-1
+    from metanas.io import weights_fingerprint
+
+    fp = weights_fingerprint(tmp_path)
+    assert st["weights_sha1"] == fp and f"`{fp}`" in card
+    assert st["platform"]["torch"] == torch.__version__ and st["platform"]["cpu"] in card
     assert st["iter"] == 4 and st["best_iter"] in (2, 4)
     assert "toy/held" not in st["training_tasks"] and len(st["training_tasks"]) == 8
     assert all("spearman" in h for h in st["history"] if h["iter"] % 2 == 0)
