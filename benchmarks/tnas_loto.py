@@ -107,44 +107,53 @@ def shipped_exclude_sources(space: str) -> list[str]:
     return sorted(cfg.get("exclude_sources") or [])
 
 
+def trained_checkpoint(d: Path, cfg, log, what: str, command: str) -> tuple[Path, float]:
+    """Meta-train ``cfg`` (a ``TrainConfig``) into the folder ``d``, unless ``d`` holds a
+    finished run of these very settings; returns ``d`` and the meta-training wall time (s).
+    An unfinished run of the same settings resumes; a run made with other settings is started
+    afresh, never resumed into and relabelled as this recipe."""
+    from dataclasses import asdict
+
+    from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
+
+    st_path = d / STATE_NAME
+    if st_path.is_file():
+        old = json.loads(st_path.read_text())
+        # settings added since an old run was made count at their defaults
+        if {**asdict(TrainConfig()), **old.get("config", {})} != asdict(cfg):
+            log(f"{d} was meta-trained with other settings: re-training it")
+            st_path.unlink()
+        elif old.get("done"):
+            return d, float(old.get("wall_s", 0.0))
+    log(f"meta-training {what} -> {d}")
+    st = train(cfg, d, resume=st_path.is_file(), progress=False, command=command)
+    return d, float(st["wall_s"])
+
+
 def loto_checkpoint(space: str, task: str, out: Path, iters: int, log,
                     exclude_sources: Sequence[str] = (), suffix: str = "",
                     meta_seed: int = 0, train_kw: dict | None = None) -> tuple[Path, float]:
-    """Meta-train (or reuse / resume) the checkpoint without ``task`` and without every task of
-    the collections ``exclude_sources``, under ``<out>/tnas_loto_ckpt<suffix>/``; returns its
-    folder and meta-training wall time (s). ``meta_seed`` is the meta-training seed (other than
-    0: folder ``tnas_loto_ckpt<suffix>-mseed<k>``); ``train_kw`` other ``TrainConfig`` settings
-    (e.g. ``{"top_share": 0.5}``: folder ``tnas_loto_ckpt<suffix>-<key><value>...``). A
-    finished checkpoint is reused only when it was made with these very settings."""
-    from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
+    """Meta-train (or reuse / resume, ``trained_checkpoint``) the checkpoint without ``task``
+    and without every task of the collections ``exclude_sources``, under
+    ``<out>/tnas_loto_ckpt<suffix>/``; returns its folder and meta-training wall time (s).
+    ``meta_seed`` is the meta-training seed (other than 0: folder
+    ``tnas_loto_ckpt<suffix>-mseed<k>``); ``train_kw`` other ``TrainConfig`` settings (e.g.
+    ``{"top_share": 0.5}``: folder ``tnas_loto_ckpt<suffix>-<key><value>...``)."""
+    from metanas.meta.tnas_train import TrainConfig
 
     train_kw = check_train_kw(train_kw)
     d = out / f"tnas_loto_ckpt{suffix}{train_kw_suffix(train_kw)}{seed_suffix(meta_seed)}" \
         / space / safe(task)
-    st_path = d / STATE_NAME
     cfg = TrainConfig(space=space, exclude=[task], exclude_sources=sorted(exclude_sources),
                       iters=iters, seed=meta_seed, **train_kw)
-    if st_path.exists():
-        st = json.loads(st_path.read_text())
-        old = st.get("config", {})
-        defaults = TrainConfig()
-        same = all(old.get(k, getattr(defaults, k) if k in train_kw or k == "seed" else None)
-                   == getattr(cfg, k) for k in ("iters", "exclude", "space", "seed", *train_kw)) \
-            and sorted(old.get("exclude_sources") or []) == cfg.exclude_sources
-        if st.get("done") and same:
-            return d, float(st.get("wall_s", 0.0))
-        if not same:
-            log(f"{d} was meta-trained with other settings: re-training it")
-            st_path.unlink()
-    log(f"meta-training {space} without {task}"
-        + (f" and {', '.join(cfg.exclude_sources)}" if cfg.exclude_sources else "")
-        + f" ({iters} iters{''.join(f', {k}={v}' for k, v in train_kw.items())}) -> {d}")
+    what = (f"{space} without {task}"
+            + (f" and {', '.join(cfg.exclude_sources)}" if cfg.exclude_sources else "")
+            + f" ({iters} iters{''.join(f', {k}={v}' for k, v in train_kw.items())})")
     cmd = (f"python train_meta.py --space {space} --exclude-task {task} "
            + "".join(f"--exclude-source {x} " for x in cfg.exclude_sources)
            + f"--iters {iters}" + (f" --seed {meta_seed}" if meta_seed else "")
            + train_flags(train_kw) + f" --out {d}")
-    st = train(cfg, d, resume=st_path.exists(), progress=False, command=cmd)
-    return d, float(st["wall_s"])
+    return trained_checkpoint(d, cfg, log, what, cmd)
 
 
 def check_train_kw(train_kw: dict | None) -> dict:

@@ -42,7 +42,6 @@ import json
 import shlex
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -123,28 +122,19 @@ def seed_checkpoint(group: str, space: str, task: str, ckpt: Path, meta_seed: in
     if group != "digits-val":
         raise SystemExit(f"error: the group {group} has no checkpoints for other "
                          "meta-training seeds or settings (\"meta_seeds\", \"meta\")")
-    from tnas_loto import check_train_kw, train_flags, train_kw_suffix
+    from tnas_loto import check_train_kw, train_flags, train_kw_suffix, trained_checkpoint
 
-    from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
+    from metanas.meta.tnas_train import STATE_NAME, TrainConfig
 
     kw = check_train_kw(train_kw)
     d = out / f"tnas_shipped_ckpt{train_kw_suffix(kw)}-mseed{meta_seed}" / space
     st = json.loads((ckpt / STATE_NAME).read_text())
     cfg = TrainConfig(**{**st["config"], "seed": meta_seed, **kw})
-    state = d / STATE_NAME
-    if state.is_file():
-        old = json.loads(state.read_text())
-        if {**asdict(TrainConfig()), **old.get("config", {})} != asdict(cfg):
-            log(f"{d} was meta-trained with other settings: re-training it")
-            state.unlink()  # never resumed into (and relabelled as) this recipe
-        elif old.get("done"):
-            return d
-    log(f"meta-training {ckpt.name}'s recipe with seed {meta_seed}"
-        + "".join(f", {k}={v}" for k, v in kw.items()) + f" -> {d}")
-    train(cfg, d, resume=state.is_file(), progress=False,
-          command=f"{ckpt.name}'s recipe (its training_state.json) with train_meta.py "
-                  f"--seed {meta_seed}{train_flags(kw)}")
-    return d
+    what = f"{ckpt.name}'s recipe with seed {meta_seed}" + "".join(
+        f", {k}={v}" for k, v in kw.items())
+    return trained_checkpoint(d, cfg, log, what,
+                              f"{ckpt.name}'s recipe (its training_state.json) with "
+                              f"train_meta.py --seed {meta_seed}{train_flags(kw)}")[0]
 
 
 def main(argv=None) -> int:
@@ -195,8 +185,6 @@ def main(argv=None) -> int:
             pre = str(ckpt) if seeds_ is None else [
                 str(seed_checkpoint(group, space, task, Path(ckpt), int(k), out, a.iters, log,
                                     train_kw)) for k in seeds_]
-            if isinstance(pre, list) and len(pre) == 1:
-                pre = pre[0]
             jobs.append((name, "tnas", {**kw, "pretrained": pre}))
         for name, method, kw in jobs:
             cfg = HarnessConfig(space=space, task=task, methods=[method], seeds=seeds,

@@ -46,29 +46,19 @@ VARIANTS = {"noadapt": {"adapt": False}, "adapt-head": {"trainable": "head"}}
 def checkpoint(out: Path, sources: list[str], iters: int, log, meta_seed: int = 0) -> Path:
     """The surrogate meta-trained on ``sources`` only, in ``<out>/tnas_unlike_ckpt/<tag>``
     (``<tag>-mseed<k>`` for meta-training seed ``k > 0``; trained on first use, resumable;
-    reused once done with these settings)."""
-    from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
+    reused once done with these settings: ``tnas_loto.trained_checkpoint``)."""
+    from tnas_loto import trained_checkpoint
+
+    from metanas.meta.tnas_train import TrainConfig
 
     tasks = [f"{SPACE}/{t}" for t in sources]
     d = out / "tnas_unlike_ckpt" / ("-".join(sources) + (f"-mseed{meta_seed}" if meta_seed
                                                          else ""))
-    st = d / STATE_NAME
     cfg = TrainConfig(space=SPACE, tasks=tasks, iters=iters, seed=meta_seed)
-    if st.is_file():
-        state = json.loads(st.read_text())
-        old = state.get("config", {})
-        if old.get("tasks") != tasks or old.get("iters") != iters \
-                or old.get("seed", 0) != meta_seed:
-            log(f"{d} was meta-trained with other settings: re-training it")
-            st.unlink()  # never resumed into (and relabelled as) these settings
-        elif state.get("done"):
-            return d
-    log(f"meta-training {SPACE} on {', '.join(tasks)} ({iters} iters, seed {meta_seed}) -> {d}")
-    train(cfg, d, resume=st.is_file(), progress=False,
-          command=f"python train_meta.py --space {SPACE} --tasks {','.join(tasks)} "
-                  f"--iters {iters}" + (f" --seed {meta_seed}" if meta_seed else "")
-                  + f" --out {d}")
-    return d
+    return trained_checkpoint(
+        d, cfg, log, f"{SPACE} on {', '.join(tasks)} ({iters} iters, seed {meta_seed})",
+        f"python train_meta.py --space {SPACE} --tasks {','.join(tasks)} --iters {iters}"
+        + (f" --seed {meta_seed}" if meta_seed else "") + f" --out {d}")[0]
 
 
 def prior_agreement(ckpt: Path, bench) -> dict:
@@ -137,8 +127,6 @@ def main(argv=None) -> int:
             seeds_ = kw.pop("meta_seeds", None)  # an ensemble of meta-training seeds
             pre = str(ckpt) if seeds_ is None else [
                 str(checkpoint(out, sources, a.iters, log, int(k))) for k in seeds_]
-            if isinstance(pre, list) and len(pre) == 1:  # one checkpoint: no ensemble
-                pre = pre[0]
             groups.append((v, ["tnas"], {"tnas": {"pretrained": pre, **kw}}))
         for name, methods, kw in groups:
             t0 = time.perf_counter()

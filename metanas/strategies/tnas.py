@@ -396,6 +396,8 @@ class TNAS(Strategy):
         """``pretrained="auto"`` identifies a run by the shipped checkpoint folder (whose weights
         the harness fingerprints), not by the word."""
         if key == "pretrained" and isinstance(value, (list, tuple)):  # an ensemble
+            if len(value) == 1:  # a list of one is that checkpoint (see ``pretrained``)
+                return cls.resolve_setting(key, value[0], space)
             return [cls.resolve_setting(key, v, space) for v in value]
         if key == "pretrained" and isinstance(value, str) and value.lower() == "auto":
             return str(shipped_checkpoint(space))

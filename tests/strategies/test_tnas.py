@@ -451,6 +451,9 @@ def test_ensemble_mixes_its_members(tiny_ckpt, tiny_ckpt2):
     assert "ensemble_weights" not in run_settings("tnas", SPACE.name)
     rs = run_settings("tnas", SPACE.name, {"pretrained": ["auto", tiny_ckpt]})
     assert rs["pretrained"] == [str(shipped_checkpoint(SPACE.name)), tiny_ckpt]
+    # a list of one is that checkpoint: the same run name as the plain folder
+    assert run_settings("tnas", SPACE.name, {"pretrained": [tiny_ckpt]}) == \
+        run_settings("tnas", SPACE.name, {"pretrained": tiny_ckpt})
 
 
 def test_ensemble_resume_identical(tiny_ckpt, tiny_ckpt2, tmp_path):
