@@ -18,6 +18,8 @@ task's measured cells):
 * ``tnas[adapt-head]``: test-time adaptation of the MLP head too (``trainable="head"``, the
   previous default; the default adapts the GP's hyper-parameters only);
 * ``tnas[logei]``: log-EI instead of the default UCB;
+* ``tnas[tables]`` (not in the default ``--variants``): the initial design from the
+  meta-training tasks' own tables (``prior="tables"``) instead of the meta-trained surrogate;
 * ``tnas[adapt-auto]``: adaptation from 3 observations (leave-one-out guard below 8; the
   default is the held-out guard, adaptation from 8 observations);
 * ``tnas[scratch]``: same model, no meta-training (its head adapted at test time:
@@ -150,6 +152,7 @@ def main(argv=None) -> int:
     check_leak(a.ckpt)
     variants = {"noresidual": {"pretrained": a.ckpt, "residual": False},
                 "copula": {"pretrained": a.ckpt, "warp": "copula"},
+                "tables": {"pretrained": a.ckpt, "prior": "tables"},
                 "noadapt": {"pretrained": a.ckpt, "adapt": False},
                 "adapt-head": {"pretrained": a.ckpt, "trainable": "head"},
                 "logei": {"pretrained": a.ckpt, "acquisition": "logei"},

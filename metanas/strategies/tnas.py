@@ -66,6 +66,18 @@ checkpoint's ``prior_context.safetensors`` (archs + mean standardised value over
 meta-training tasks) - the posterior mean's top ``n_init`` unseen candidates. ``"random"``:
 uniform. Without a prior context (from scratch, or a checkpoint without one) it is random.
 
+Prior from the tables (``prior="tables"``, an option; default ``"model"``): the initial
+design (and the transfer mean) ranks the space by the meta-training tasks' own tables instead
+of the meta-trained surrogate: each training task of the space whose table measures at least
+``TABLE_PRIOR_COVERAGE`` of it (read from ``meta_dataset``, default the shipped ones)
+contributes the normal scores of its ranking, and the prior is their mean. It does not depend
+on the checkpoint's weights: on TransNAS the surrogate's prior is a smoothed version of the same
+cross-task information (conditioned on a few hundred context archs), and its top cells moved
+with the meta-training seed. Sparse tables (MetaD2A's subset tasks) are left out. Without any
+such table (a checkpoint trained on a meta-dataset that is not given) it falls back to the
+surrogate's prior with a warning. It won on the three validation groups and lost on the
+held-out digits tasks after 20 evaluations (figures in the README), so it is an option.
+
 Transfer mean (``transfer_mean=True``, off by default): the GP's prior mean becomes
 ``c + w * p(x)``, ``p`` the meta-trained surrogate's prediction for every cell of the space
 (conditioned on the prior context; normal scores of its ranking) and ``(c, w)`` the
@@ -181,6 +193,15 @@ TRAINABLE = ("head", "gp", "all")
 ADAPT_GUARDS = ("auto", "holdout", "loo", "none")
 #: how an ensemble weights its members: equally, or by their evidence (marginal likelihood)
 ENSEMBLE_WEIGHTS = ("equal", "evidence")
+#: where the prior ranking over the space (the initial design, the transfer mean) comes from:
+#: the meta-trained surrogate conditioned on its prior context (``"model"``, the default) or
+#: the meta-training tasks' own tables (``"tables"``)
+PRIORS = ("model", "tables")
+#: a source table enters the ``"tables"`` prior when it measures at least this share of
+#: the space (sparse tables such as MetaD2A's subset tasks carry no full ranking)
+TABLE_PRIOR_COVERAGE = 0.5
+#: (checkpoint, space, meta-dataset path) -> [S, n_space] source normal scores or None
+_TABLE_PRIOR_CACHE: dict[tuple, Any] = {}
 
 #: (checkpoint key) -> dict(state=..., config=..., table=..., context=..., training_tasks=...)
 _CACHE: dict[tuple, dict] = {}
@@ -268,8 +289,12 @@ class TNAS(Strategy):
             on all observations); ``1`` (default) adapts at every step as in TNAS.
         trainable: what test-time adaptation fits: ``"gp"`` (default: the GP's
             hyper-parameters), ``"head"`` (+ the MLP head) or ``"all"`` (+ the encoders).
-        transfer_mean: the meta-trained prediction as the GP's prior mean (see module
+        transfer_mean: the prior ranking (``prior``) as the GP's prior mean (see module
             docstring).
+        prior: where the prior ranking (initial design, transfer mean) comes from:
+            ``"model"`` (default: the meta-trained surrogate conditioned on the checkpoint's
+            prior context) or ``"tables"`` (the mean normal score of the meta-training
+            tasks' own tables in ``meta_dataset``; see module docstring).
         residual: add an edge-weighted Hamming kernel on the cell to the deep kernel, its
             scale, edge weights and the noise fitted at every step from ``residual_from``
             finite observations on (see module docstring).
@@ -284,12 +309,13 @@ class TNAS(Strategy):
             model averaging over the members).
         use_dataset: use the dataset encoder when samples exist.
         dataset_samples: explicit ``[C, S, F]`` samples of the target dataset.
-        meta_dataset: ``MetaDataset`` (or name/path) to look the task's samples up in
-            (default: the shipped ones, loaded only when ``task`` is given).
+        meta_dataset: ``MetaDataset`` (or name/path) to look the task's samples, and for
+            ``prior="tables"`` the training tasks' tables, up in (default: the shipped ones,
+            loaded only when needed).
     """
 
     NEUTRAL_SETTINGS = {"explore_every": 0, "explore_from": 20, "explorer": None,
-                        "ensemble_weights": "equal"}
+                        "ensemble_weights": "equal", "prior": "model"}
 
     def __init__(self, space: CellSpace, seed: int | np.random.Generator = 0,
                  candidates: Sequence[Arch] | None = None, *, task: Any = None,
@@ -299,7 +325,8 @@ class TNAS(Strategy):
                  adapt_lr: float = 5e-3, adapt_prox: float = 1.0, adapt_patience: int = 3,
                  adapt_every: int = 1, adapt_guard: str = "holdout",
                  trainable: str = "gp", use_dataset: bool = True,
-                 transfer_mean: bool = False, residual: bool = True, residual_from: int = 20,
+                 transfer_mean: bool = False, prior: str = "model",
+                 residual: bool = True, residual_from: int = 20,
                  warp: str = "none", explore_every: int = 0, explore_from: int = 20,
                  explorer: dict | None = None, ensemble_weights: str = "equal",
                  dataset_samples: Any = None, meta_dataset: Any = None,
@@ -339,6 +366,9 @@ class TNAS(Strategy):
         self.trainable = trainable
         self.use_dataset = bool(use_dataset)
         self.transfer_mean = bool(transfer_mean)
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
+        self.prior = prior
         self.residual = bool(residual)
         self.residual_from = max(2, int(residual_from))
         if warp not in WARPS:
@@ -353,6 +383,8 @@ class TNAS(Strategy):
         self._explorer: Strategy | None = None
         self._explorer_state: dict | None = None
         self._space_prior = None
+        #: ``prior="tables"``: (``[S, n_space]`` source normal scores or None,) once read
+        self._sources: tuple | None = None
         self._explicit_samples = dataset_samples
         self.meta_dataset = meta_dataset
         self.chunk_size = int(chunk_size)
@@ -599,6 +631,12 @@ class TNAS(Strategy):
             means = [m._prior_mean() for m in self._members]
             return None if any(v is None for v in means) else np.mean(means, axis=0)
         model = self.model
+        if self.prior == "tables":
+            full = self._table_prior()
+            if full is not None:
+                self._space_prior = torch.as_tensor(full)
+                radix = self.space.n_ops ** np.arange(self.space.n_edges - 1, -1, -1)
+                return full[np.asarray(self.pool_array(), dtype=np.int64) @ radix]
         if self._context is None:
             return None
         self._reset()
@@ -623,6 +661,79 @@ class TNAS(Strategy):
         model.prior_mean = saved
         model.residual_kernel = saved_res
         return mean.numpy()
+
+    def _source_scores(self) -> np.ndarray | None:
+        """The checkpoint's training tasks in this space whose table measures at least
+        ``TABLE_PRIOR_COVERAGE`` of it, as normal scores ``Phi^-1((rank - 0.5) / n)`` of each
+        table: ``[S, n_space]`` (NaN where a table has no value); ``None`` (with a warning)
+        when there is no such table."""
+        from scipy.stats import norm, rankdata
+
+        from ..benchmarks.tabular import _str_to_arch
+
+        if self._model is None:
+            self._build()
+        if self._sources is not None:
+            return self._sources[0]
+        ckpt = self.checkpoint_dir
+        # cached per process for the shipped meta-dataset or one named by path; a
+        # MetaDataset object is read once per strategy
+        md = self.meta_dataset
+        key = (str(ckpt), self.space.name, str(md)) if md is None or \
+            isinstance(md, (str, Path)) else None
+        if key is not None and key in _TABLE_PRIOR_CACHE:
+            self._sources = (_TABLE_PRIOR_CACHE[key],)
+            return self._sources[0]
+        tasks = self._read_training_tasks(ckpt) if ckpt is not None else []
+        n_space = self.space.n_ops ** self.space.n_edges
+        radix = self.space.n_ops ** np.arange(self.space.n_edges - 1, -1, -1)
+        rows = []
+        if tasks:
+            from ..meta_dataset import MetaDataset
+
+            if md is None or isinstance(md, (str, Path)):
+                md = MetaDataset.load(md) if md is not None else MetaDataset.load()
+            lookup = _str_to_arch(self.space.name)
+            for t in tasks:
+                try:
+                    if md.task(t)["space"] != self.space.name:
+                        continue
+                    s = md.table(t, None, "valid")
+                except Exception as exc:  # a task the meta-dataset does not hold
+                    logger.debug("tnas: no table for training task %r (%s)", t, exc)
+                    continue
+                if len(s) < TABLE_PRIOR_COVERAGE * n_space:
+                    continue
+                idx = np.array([lookup[str(a)] for a in s.index], dtype=np.int64) @ radix
+                v = s.to_numpy(dtype=np.float64)
+                z = np.full(n_space, np.nan)  # unmeasured: left out of the mean
+                z[idx] = norm.ppf((rankdata(v) - 0.5) / len(v))
+                rows.append(z)
+        if not rows:
+            logger.warning("tnas: prior='tables': no table of %s's training tasks measures "
+                           "%d%% or more of the space in the meta-dataset; using the "
+                           "meta-trained prior (pass meta_dataset= the one it was trained on)",
+                           ckpt, round(100 * TABLE_PRIOR_COVERAGE))
+            out = None
+        else:
+            out = np.stack(rows)
+        if key is not None:
+            _TABLE_PRIOR_CACHE[key] = out
+        self._sources = (out,)
+        return out
+
+    def _table_prior(self) -> np.ndarray | None:
+        """The tables prior over the space ``[n_space]``: the sources' (``_source_scores``)
+        mean normal score at each cell (over the sources that measured it; 0 where none
+        did), as the normal scores of its ranking; ``None`` without a source table."""
+        from scipy.stats import norm, rankdata
+
+        Z = self._source_scores()
+        if Z is None:
+            return None
+        ok = np.isfinite(Z)
+        mean = np.where(ok, Z, 0.0).sum(axis=0) / np.maximum(ok.sum(axis=0), 1)
+        return norm.ppf((rankdata(mean) - 0.5) / Z.shape[1])
 
     def _set_transfer_mean(self) -> None:
         """Transfer mean: ``m(x) = c + w * p(x)``, ``p`` the meta-trained prediction

@@ -1,6 +1,7 @@
 """The ``tnas`` strategy: meta-learned deep-kernel GP BO (``metanas.strategies.tnas``)."""
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -467,3 +468,49 @@ def test_ensemble_resume_identical(tiny_ckpt, tiny_ckpt2, tmp_path):
     with pytest.raises(ValueError, match="same pretrained list"):
         run_search(make(0, pretrained=[tiny_ckpt, tiny_ckpt2, tiny_ckpt]), LinearToy(),
                    budget=12, seed=0, checkpoint=ck)
+
+
+def _tables_md(values: dict[str, np.ndarray]) -> MetaDataset:
+    """A meta-dataset whose tasks ``{id: [n] values}`` measure the first ``n`` cells of the
+    space (all of them for ``n = SPACE.size``)."""
+    allx = SPACE.all_array()
+    tasks = [dict(task=t, space=SPACE.name, description="synthetic", n_classes=2,
+                  class_ids=[0, 1], default_metric="acc", sample_features=None,
+                  report_metric=None, source="test", licence="CC0") for t in values]
+    triples = [dict(task=t, space=SPACE.name, arch=SPACE.to_str(tuple(int(v) for v in allx[i])),
+                    metric="acc", value=float(x), fidelity=0, split="valid", source="test")
+               for t, vals in values.items() for i, x in enumerate(vals)]
+    return MetaDataset(pd.DataFrame(tasks), pd.DataFrame(triples), name="tables")
+
+
+def test_tables_prior_ranks_by_the_training_tasks_tables(tiny_ckpt, caplog):
+    """``prior="tables"``: the initial design is the top of the training tasks' own tables
+    (their mean normal score, so a monotone transform of a table changes nothing); a table
+    that measures too little of the space is left out, and without any table it falls back
+    to the meta-trained prior with a warning."""
+    tasks = json.loads((Path(tiny_ckpt) / "training_state.json").read_text())["training_tasks"]
+    assert len(tasks) >= 2
+    base = np.random.default_rng(5).normal(size=SPACE.size)
+    values = {tasks[0]: base, tasks[1]: np.exp(base)}  # the same ranking
+    sparse = np.random.default_rng(6).normal(size=100)  # 100 of 4096 cells: left out
+    values.update({t: sparse for t in tasks[2:]})
+    st = make(0, pretrained=tiny_ckpt, prior="tables", meta_dataset=_tables_md(values))
+    design = st.ask(4)
+    order = np.argsort(-base, kind="stable")
+    assert design == [SPACE.from_index(int(i)) for i in order[:4]]
+    assert st._source_scores().shape == (2, SPACE.size)
+    # the transfer mean takes the same prior (normal scores of its ranking)
+    tm = make(0, pretrained=tiny_ckpt, prior="tables", transfer_mean=True,
+              meta_dataset=_tables_md(values))
+    assert tm.ask(4) == design
+    radix = SPACE.n_ops ** np.arange(SPACE.n_edges - 1, -1, -1)  # the prior's cell index
+    prior = tm._space_prior.numpy()[SPACE.all_array() @ radix]
+    assert np.array_equal(np.argsort(-prior, kind="stable")[:50], order[:50])
+    # no usable table: the meta-trained prior, with a warning
+    none = make(0, pretrained=tiny_ckpt, prior="tables",
+                meta_dataset=_tables_md({t: sparse for t in tasks}))
+    with caplog.at_level(logging.WARNING, logger="metanas.strategies.tnas"):
+        assert none.ask(4) == make(0, pretrained=tiny_ckpt).ask(4)
+    assert "prior='tables': no table" in caplog.text
+    with pytest.raises(ValueError, match="prior must be one of"):
+        make(0, pretrained=tiny_ckpt, prior="table")
