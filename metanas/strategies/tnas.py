@@ -704,7 +704,8 @@ class TNAS(Strategy):
                     continue
                 if len(s) < TABLE_PRIOR_COVERAGE * n_space:
                     continue
-                idx = np.array([lookup[str(a)] for a in s.index], dtype=np.int64) @ radix
+                idx = np.array([lookup.get(str(a)) or self.space.from_str(str(a))
+                                for a in s.index], dtype=np.int64) @ radix
                 v = s.to_numpy(dtype=np.float64)
                 z = np.full(n_space, np.nan)  # unmeasured: left out of the mean
                 z[idx] = norm.ppf((rankdata(v) - 0.5) / len(v))
