@@ -304,6 +304,11 @@ class MetaDataset:
     def _triple_rows(self) -> dict[str, np.ndarray]:
         return self.triples.groupby("task", sort=False).indices
 
+    def n_triples(self, task: str) -> int:
+        """How many (arch, metric, value) rows ``task`` has over all metrics, splits and
+        fidelities (an upper bound on any one table's size; cheap, no table is built)."""
+        return len(self._triple_rows.get(self.resolve_task(task), ()))
+
     @cached_property
     def _proxy_rows(self) -> dict[str, np.ndarray]:
         return self.proxies.groupby("task", sort=False).indices

@@ -65,6 +65,7 @@ observation: the meta-trained GP, with the target's dataset embedding, condition
 checkpoint's ``prior_context.safetensors`` (archs + mean standardised value over the
 meta-training tasks) - the posterior mean's top ``n_init`` unseen candidates. ``"random"``:
 uniform. Without a prior context (from scratch, or a checkpoint without one) it is random.
+``prior="tables"`` (an option, below) ranks by the training tasks' tables instead.
 
 Prior from the tables (``prior="tables"``, an option; default ``"model"``): the initial
 design (and the transfer mean) ranks the space by the meta-training tasks' own tables instead
@@ -79,7 +80,8 @@ surrogate's prior with a warning. It won on the three validation groups and lost
 held-out digits tasks after 20 evaluations (figures in the README), so it is an option.
 
 Transfer mean (``transfer_mean=True``, off by default): the GP's prior mean becomes
-``c + w * p(x)``, ``p`` the meta-trained surrogate's prediction for every cell of the space
+``c + w * p(x)``, ``p`` the prior ranking's prediction for every cell of the space (the
+meta-trained surrogate's, or with ``prior="tables"`` the tables')
 (conditioned on the prior context; normal scores of its ranking) and ``(c, w)`` the
 generalised-least-squares fit to the observations under the current kernel, ``w >= 0``
 (``deep_kernel.TablePriorMean``). Where the target agrees with the prior, unexplored cells
@@ -200,7 +202,8 @@ PRIORS = ("model", "tables")
 #: a source table enters the ``"tables"`` prior when it measures at least this share of
 #: the space (sparse tables such as MetaD2A's subset tasks carry no full ranking)
 TABLE_PRIOR_COVERAGE = 0.5
-#: (checkpoint, space, meta-dataset path) -> [S, n_space] source normal scores or None
+#: (checkpoint, its training state's mtime, space, meta-dataset path) -> [S, n_space] source
+#: normal scores or None
 _TABLE_PRIOR_CACHE: dict[tuple, Any] = {}
 
 #: (checkpoint key) -> dict(state=..., config=..., table=..., context=..., training_tasks=...)
@@ -609,9 +612,10 @@ class TNAS(Strategy):
         return list(self._members)
 
     def prior_ranking(self) -> np.ndarray | None:
-        """Pool rows ordered by the meta-trained surrogate's prediction before any target
-        observation (conditioned on the prior context; an ensemble: its members' mean
-        prediction); ``None`` without a context."""
+        """Pool rows ordered by the prior before any target observation (``_prior_mean``:
+        the meta-trained surrogate conditioned on the prior context, or with
+        ``prior="tables"`` the training tasks' tables; an ensemble: its members' mean);
+        ``None`` without either."""
         if self._prior_order is None:
             mean = self._prior_mean()
             if mean is None:
@@ -621,10 +625,11 @@ class TNAS(Strategy):
         return self._prior_order
 
     def _prior_mean(self) -> np.ndarray | None:
-        """The meta-trained surrogate's posterior mean ``[pool]`` (standardised units)
-        conditioned on the prior context only (an ensemble: the mean over its members, each
-        conditioned on its own checkpoint's context and standardised by it); ``None`` without
-        a context."""
+        """The prior over the pool ``[pool]``: with ``prior="tables"`` (and a usable table)
+        the tables prior (``_table_prior``, normal scores); otherwise the meta-trained
+        surrogate's posterior mean (standardised units) conditioned on the prior context
+        only. An ensemble: the mean over its members, each conditioned on its own
+        checkpoint's context and standardised by it. ``None`` without a context or table."""
         import torch
 
         if self._members:
@@ -679,7 +684,11 @@ class TNAS(Strategy):
         # cached per process for the shipped meta-dataset or one named by path; a
         # MetaDataset object is read once per strategy
         md = self.meta_dataset
-        key = (str(ckpt), self.space.name, str(md)) if md is None or \
+        from ..meta.tnas_train import STATE_NAME
+
+        state = ckpt / STATE_NAME if ckpt is not None else None
+        stamp = state.stat().st_mtime_ns if state is not None and state.is_file() else None
+        key = (str(ckpt), stamp, self.space.name, str(md)) if md is None or \
             isinstance(md, (str, Path)) else None
         if key is not None and key in _TABLE_PRIOR_CACHE:
             self._sources = (_TABLE_PRIOR_CACHE[key],)
@@ -698,10 +707,14 @@ class TNAS(Strategy):
                 try:
                     if md.task(t)["space"] != self.space.name:
                         continue
+                    # a cheap bound first: NB201 checkpoints list ~3000 sparse tasks
+                    if md.n_triples(t) < TABLE_PRIOR_COVERAGE * n_space:
+                        continue
                     s = md.table(t, None, "valid")
                 except Exception as exc:  # a task the meta-dataset does not hold
                     logger.debug("tnas: no table for training task %r (%s)", t, exc)
                     continue
+                s = s[np.isfinite(s.to_numpy(dtype=np.float64))]  # unmeasured, not ranked
                 if len(s) < TABLE_PRIOR_COVERAGE * n_space:
                     continue
                 idx = np.array([lookup.get(str(a)) or self.space.from_str(str(a))
@@ -713,7 +726,7 @@ class TNAS(Strategy):
         if not rows:
             logger.warning("tnas: prior='tables': no table of %s's training tasks measures "
                            "%d%% or more of the space in the meta-dataset; using the "
-                           "meta-trained prior (pass meta_dataset= the one it was trained on)",
+                           "surrogate's prior (pass meta_dataset= the one it was trained on)",
                            ckpt, round(100 * TABLE_PRIOR_COVERAGE))
             out = None
         else:
@@ -737,7 +750,7 @@ class TNAS(Strategy):
         return norm.ppf((rankdata(mean) - 0.5) / Z.shape[1])
 
     def _set_transfer_mean(self) -> None:
-        """Transfer mean: ``m(x) = c + w * p(x)``, ``p`` the meta-trained prediction
+        """Transfer mean: ``m(x) = c + w * p(x)``, ``p`` the prior (``_prior_mean``)
         (standardised over the space), ``(c, w)`` the generalised-least-squares fit to the
         conditioned observations under the current kernel, ``w >= 0`` (a prior the target
         contradicts gets ``w = 0``: the constant mean)."""

@@ -161,8 +161,9 @@ class TablePriorMean(nn.Module):
     """Architecture-indexed prior mean ``m(x) = weight * values[index(x)]`` over a whole cell
     space (``index``: radix index of the op tuple, ``n_ops ** n_edges`` entries).
 
-    TNAS uses it as the *transfer mean*: ``values`` are the meta-trained surrogate's
-    predictions for every cell (standardised over the space) and ``weight`` is re-estimated
+    TNAS uses it as the *transfer mean*: ``values`` are its prior for every cell (the
+    meta-trained surrogate's predictions, or the training tables' mean normal scores, as normal
+    scores over the space) and ``weight`` is re-estimated
     on the target's observations at every step, so the prior keeps shaping the posterior
     away from the observations as far as the target agrees with it (``weight -> 0``: a
     constant mean again). ``values`` and ``weight`` are non-persistent buffers.

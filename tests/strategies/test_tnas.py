@@ -484,21 +484,31 @@ def _tables_md(values: dict[str, np.ndarray]) -> MetaDataset:
 
 
 def test_tables_prior_ranks_by_the_training_tasks_tables(tiny_ckpt, caplog):
-    """``prior="tables"``: the initial design is the top of the training tasks' own tables
-    (their mean normal score, so a monotone transform of a table changes nothing); a table
-    that measures too little of the space is left out, and without any table it falls back
-    to the meta-trained prior with a warning."""
+    """``prior="tables"``: the initial design is the top of the training tasks' own tables,
+    the mean of each table's normal scores over the tables that measured a cell (so a
+    monotone transform of a table changes nothing); a table that measures less than half of
+    the space is left out, and without any table it falls back to the meta-trained prior
+    with a warning."""
+    from scipy.stats import norm, rankdata
+
     tasks = json.loads((Path(tiny_ckpt) / "training_state.json").read_text())["training_tasks"]
-    assert len(tasks) >= 2
-    base = np.random.default_rng(5).normal(size=SPACE.size)
-    values = {tasks[0]: base, tasks[1]: np.exp(base)}  # the same ranking
-    sparse = np.random.default_rng(6).normal(size=100)  # 100 of 4096 cells: left out
-    values.update({t: sparse for t in tasks[2:]})
+    assert len(tasks) == 3
+    rng = np.random.default_rng(5)
+    a, b, part = rng.normal(size=SPACE.size), rng.normal(size=SPACE.size), rng.normal(size=3000)
+    values = {tasks[0]: a, tasks[1]: np.exp(b), tasks[2]: part}  # part: 3000 of 4096 cells
+    Z = np.full((3, SPACE.size), np.nan)
+    for i, v in enumerate((a, b, part)):
+        Z[i, :len(v)] = norm.ppf((rankdata(v) - 0.5) / len(v))
+    order = np.argsort(-np.nanmean(Z, axis=0), kind="stable")
+    sparse = rng.normal(size=100)  # 100 of 4096 cells: left out
     st = make(0, pretrained=tiny_ckpt, prior="tables", meta_dataset=_tables_md(values))
     design = st.ask(4)
-    order = np.argsort(-base, kind="stable")
     assert design == [SPACE.from_index(int(i)) for i in order[:4]]
-    assert st._source_scores().shape == (2, SPACE.size)
+    assert st._source_scores().shape == (3, SPACE.size)
+    alone = make(0, pretrained=tiny_ckpt, prior="tables",  # with the sparse one left out
+                 meta_dataset=_tables_md({tasks[0]: a, tasks[1]: b, tasks[2]: sparse}))
+    assert alone.ask(4) == [SPACE.from_index(int(i))
+                            for i in np.argsort(-(Z[0] + Z[1]), kind="stable")[:4]]
     # the transfer mean takes the same prior (normal scores of its ranking)
     tm = make(0, pretrained=tiny_ckpt, prior="tables", transfer_mean=True,
               meta_dataset=_tables_md(values))
