@@ -474,6 +474,16 @@ class TNAS(Strategy):
 
         return s if isinstance(s, torch.Tensor) else _samples_tensor(s)
 
+    def _load_meta_dataset(self):
+        """``meta_dataset`` as a ``MetaDataset`` (a name or path loaded, ``None``: the
+        shipped ones)."""
+        from ..meta_dataset import MetaDataset
+
+        md = self.meta_dataset
+        if md is None or isinstance(md, (str, Path)):
+            return MetaDataset.load(md) if md is not None else MetaDataset.load()
+        return md
+
     def _lookup_samples(self, task: str):
         from ..benchmarks.live import PREFIX
 
@@ -483,12 +493,7 @@ class TNAS(Strategy):
 
             return task_sample_features(resolve_live(task).data)
         try:
-            from ..meta_dataset import MetaDataset
-
-            md = self.meta_dataset
-            if md is None or isinstance(md, (str, Path)):
-                md = MetaDataset.load(md) if md is not None else MetaDataset.load()
-            return md.task(task).get("sample_features")
+            return self._load_meta_dataset().task(task).get("sample_features")
         except Exception as exc:  # unknown task (a user table, a toy): no samples
             logger.debug("tnas: no dataset samples for task %r (%s)", task, exc)
             return None
@@ -698,10 +703,7 @@ class TNAS(Strategy):
         radix = self.space.n_ops ** np.arange(self.space.n_edges - 1, -1, -1)
         rows = []
         if tasks:
-            from ..meta_dataset import MetaDataset
-
-            if md is None or isinstance(md, (str, Path)):
-                md = MetaDataset.load(md) if md is not None else MetaDataset.load()
+            md = self._load_meta_dataset()
             lookup = _str_to_arch(self.space.name)
             for t in tasks:
                 try:
