@@ -223,6 +223,12 @@ def shipped_checkpoint(space: str) -> Path:
     return Path(metanas.__file__).resolve().parents[1] / "pretrained" / f"tnas-{space}"
 
 
+def _radix(space: CellSpace) -> np.ndarray:
+    """``[n_edges]`` place values: ``ops @ _radix(space)`` is a cell's row in a whole-space
+    table (``deep_kernel.TablePriorMean``'s index; first edge most significant)."""
+    return space.n_ops ** np.arange(space.n_edges - 1, -1, -1)
+
+
 def _table_encoder_cls():
     import torch
     from torch import nn
@@ -645,8 +651,7 @@ class TNAS(Strategy):
             full = self._table_prior()
             if full is not None:
                 self._space_prior = torch.as_tensor(full)
-                radix = self.space.n_ops ** np.arange(self.space.n_edges - 1, -1, -1)
-                return full[np.asarray(self.pool_array(), dtype=np.int64) @ radix]
+                return full[np.asarray(self.pool_array(), dtype=np.int64) @ _radix(self.space)]
         if self._context is None:
             return None
         self._reset()
@@ -677,8 +682,6 @@ class TNAS(Strategy):
         ``TABLE_PRIOR_COVERAGE`` of it, as normal scores ``Phi^-1((rank - 0.5) / n)`` of each
         table: ``[S, n_space]`` (NaN where a table has no value); ``None`` (with a warning)
         when there is no such table."""
-        from scipy.stats import norm, rankdata
-
         from ..benchmarks.tabular import _str_to_arch
 
         if self._model is None:
@@ -700,7 +703,7 @@ class TNAS(Strategy):
             return self._sources[0]
         tasks = self._read_training_tasks(ckpt) if ckpt is not None else []
         n_space = self.space.n_ops ** self.space.n_edges
-        radix = self.space.n_ops ** np.arange(self.space.n_edges - 1, -1, -1)
+        radix = _radix(self.space)
         rows = []
         if tasks:
             md = self._load_meta_dataset()
@@ -723,7 +726,7 @@ class TNAS(Strategy):
                                 for a in s.index], dtype=np.int64) @ radix
                 v = s.to_numpy(dtype=np.float64)
                 z = np.full(n_space, np.nan)  # unmeasured: left out of the mean
-                z[idx] = norm.ppf((rankdata(v) - 0.5) / len(v))
+                z[idx] = warp_values(v, "copula")  # normal scores of the ranks
                 rows.append(z)
         if not rows:
             logger.warning("tnas: prior='tables': no table of %s's training tasks measures "
@@ -742,14 +745,12 @@ class TNAS(Strategy):
         """The tables prior over the space ``[n_space]``: the sources' (``_source_scores``)
         mean normal score at each cell (over the sources that measured it; 0 where none
         did), as the normal scores of its ranking; ``None`` without a source table."""
-        from scipy.stats import norm, rankdata
-
         Z = self._source_scores()
         if Z is None:
             return None
         ok = np.isfinite(Z)
         mean = np.where(ok, Z, 0.0).sum(axis=0) / np.maximum(ok.sum(axis=0), 1)
-        return norm.ppf((rankdata(mean) - 0.5) / Z.shape[1])
+        return warp_values(mean, "copula")
 
     def _set_transfer_mean(self) -> None:
         """Transfer mean: ``m(x) = c + w * p(x)``, ``p`` the prior (``_prior_mean``)
