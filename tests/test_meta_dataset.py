@@ -16,7 +16,7 @@ from metanas import spaces
 from metanas.errors import UserInputError
 from metanas.meta_dataset import (ENV_VAR, PROXIES_SCHEMA, TASKS_SCHEMA, TRIPLES_SCHEMA,
                                   MetaDataset, MetaDatasetNotFound, list_collections,
-                                  load_user_table, shipped_root)
+                                  load_user_table, nb201_latency, shipped_root)
 
 NB201_TASKS = ["nb201/cifar10", "nb201/cifar100", "nb201/imagenet16-120"]
 TNB_TASKS = ["autoencoder", "class_object", "class_scene", "jigsaw", "normal", "room_layout",
@@ -106,6 +106,33 @@ def test_tables_follow_official_index_order(md):
     t = md.table("transnas_micro/class_scene")
     assert t.index[0] == "64-41414-2_32_323"  # row 0 of the benchmark table: (2, 3, 2, 3, 2, 3)
     assert [tn.index(tn.from_str(a)) for a in t.index[::512]] == list(range(0, 4096, 512))
+
+
+def test_nb201_latency_table(md):
+    """The shipped HELP latencies: every NB201 cell in the official order, 27 devices."""
+    lat = nb201_latency()
+    nb = spaces.get("nb201")
+    assert lat.shape == (15625, 27) and lat.index.name == "arch"
+    assert list(lat.index) == list(md.table("nb201/cifar10").index)  # the official order
+    assert [nb.index(nb.from_str(a)) for a in lat.index[::977]] == list(range(0, 15625, 977))
+    assert (lat.to_numpy() > 0).all() and all(lat.dtypes == np.float32)
+    # official index 0 on the Raspberry Pi 4 and the FPGA, as in HELP's table
+    assert lat["raspi4"].iloc[0] == pytest.approx(10.481976820010459, rel=1e-6)
+    assert lat["fpga"].iloc[0] == pytest.approx(2.57296, rel=1e-6)
+    two = nb201_latency(["pixel3", "raspi4"])
+    assert list(two.columns) == ["pixel3", "raspi4"]
+    np.testing.assert_array_equal(two["raspi4"].to_numpy(), lat["raspi4"].to_numpy())
+    with pytest.raises(UserInputError) as exc:
+        nb201_latency(["raspi"])
+    assert "\n" not in str(exc.value) and "'raspi4'" in str(exc.value)
+    # not a collection: nothing meta-trains on it
+    assert "hardware" not in list_collections()
+
+
+def test_nb201_latency_missing_message(tmp_path):
+    with pytest.raises(MetaDatasetNotFound) as exc:
+        nb201_latency(root=tmp_path)
+    assert "\n" not in str(exc.value) and "build_shipped.py" in str(exc.value)
 
 
 def test_transnas_tasks(md):
