@@ -61,6 +61,28 @@ def checkpoint(out: Path, sources: list[str], iters: int, log, meta_seed: int = 
         + (f" --seed {meta_seed}" if meta_seed else "") + f" --out {d}")[0]
 
 
+def run_groups(groups, base: Path, log, label: str, **harness) -> dict:
+    """Run each ``(name, methods, method_kwargs)`` of ``groups`` through ``metanas.harness``
+    (``HarnessConfig(**harness)``; results ``<base>.part.json`` for the group ``"main"``,
+    ``<base>.<name>.part.json`` for the others; resumable) and merge them: the first group's
+    methods under their own names, the others' as ``<method>[<name>]``."""
+    from metanas.harness import HarnessConfig, run_harness
+
+    merged = None
+    for name, methods, kw in groups:
+        t0 = time.perf_counter()
+        cfg = HarnessConfig(methods=methods, method_kwargs=kw, **harness)
+        res = run_harness(cfg, base.with_name(base.name + ("" if name == "main" else f".{name}")
+                                              + ".part.json"))
+        log(f"{label} [{name}]: {time.perf_counter() - t0:.0f} s")
+        if merged is None:
+            merged = res
+        else:
+            for m, r in res["results"].items():
+                merged["results"][f"{m}[{name}]"] = r
+    return merged
+
+
 def prior_agreement(ckpt: Path, bench) -> dict:
     """Spearman of the checkpoint's prior ranking (TNAS's top-k design) with the table, and
     the table ranks (1 = best) of its top 5."""
@@ -91,11 +113,13 @@ def main(argv=None) -> int:
                    help="JSON {name: tnas kwargs}: TNAS variants, reported as tnas[name]")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     a = p.parse_args(argv)
+    if a.budget < 100:
+        p.error("--budget must be at least 100 (the summary reports 20 and 100 evaluations)")
     variants = json.loads(a.variants)
     import torch
 
     from metanas.benchmarks import TabularBenchmark
-    from metanas.harness import HarnessConfig, plot_results, run_harness
+    from metanas.harness import plot_results
     from metanas.io import atomic_write_json
     from tnas_loto import task_summary
 
@@ -120,7 +144,6 @@ def main(argv=None) -> int:
         task = f"{SPACE}/{t}"
         bench = TabularBenchmark.from_task(task)
         base = out / f"tnas_unlike_{SPACE}_{t}"
-        merged = None
         groups = [("main", ["tnas", "rs", "rea", "gp-bo"], {"tnas": {"pretrained": str(ckpt)}})]
         for v, kw in variants.items():
             kw = dict(kw)
@@ -128,19 +151,8 @@ def main(argv=None) -> int:
             pre = str(ckpt) if seeds_ is None else [
                 str(checkpoint(out, sources, a.iters, log, int(k))) for k in seeds_]
             groups.append((v, ["tnas"], {"tnas": {"pretrained": pre, **kw}}))
-        for name, methods, kw in groups:
-            t0 = time.perf_counter()
-            cfg = HarnessConfig(space=SPACE, task=task, methods=methods,
-                                seeds=list(range(a.seeds)), budget=a.budget, method_kwargs=kw,
-                                workers=a.workers)
-            res = run_harness(cfg, base.with_name(base.name + ("" if name == "main"
-                                                               else f".{name}") + ".part.json"))
-            log(f"{task} [{name}]: {time.perf_counter() - t0:.0f} s")
-            if merged is None:
-                merged = res
-            else:
-                for m, r in res["results"].items():
-                    merged["results"][f"{m}[{name}]"] = r
+        merged = run_groups(groups, base, log, task, space=SPACE, task=task,
+                            seeds=list(range(a.seeds)), budget=a.budget, workers=a.workers)
         base.with_suffix(".json").write_text(json.dumps(merged))
         plot_results(merged, base.with_suffix(".png"),
                      title=f"{task}: TNAS meta-trained on {', '.join(sources)} only")

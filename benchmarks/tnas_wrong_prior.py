@@ -83,10 +83,10 @@ def main(argv=None) -> int:
     import torch
 
     from metanas.benchmarks import get_benchmark
-    from metanas.harness import HarnessConfig, plot_results, run_harness
+    from metanas.harness import plot_results
     from metanas.io import atomic_write_json, weights_fingerprint
     from tnas_loto import task_summary
-    from tnas_unlike import prior_agreement
+    from tnas_unlike import prior_agreement, run_groups
 
     torch.set_num_threads(1)
     out = Path(a.out)
@@ -108,20 +108,9 @@ def main(argv=None) -> int:
         base = out / f"tnas_wrong_prior_{dev}"
         groups = [("main", ["tnas", *BASELINES], {})]
         groups += [(v, ["tnas"], {"tnas": dict(kw)}) for v, kw in variants.items()]
-        merged = None
-        for name, methods, kw in groups:
-            t0 = time.perf_counter()
-            cfg = HarnessConfig(space=SPACE, task=label, task_table=str(csv), metric=METRIC,
-                                methods=methods, seeds=list(range(a.seeds)), budget=a.budget,
-                                method_kwargs=kw, workers=a.workers)
-            res = run_harness(cfg, base.with_name(base.name + ("" if name == "main"
-                                                               else f".{name}") + ".part.json"))
-            log(f"{label} [{name}]: {time.perf_counter() - t0:.0f} s")
-            if merged is None:
-                merged = res
-            else:
-                for m, r in res["results"].items():
-                    merged["results"][f"{m}[{name}]"] = r
+        merged = run_groups(groups, base, log, label, space=SPACE, task=label,
+                            task_table=str(csv), metric=METRIC, seeds=list(range(a.seeds)),
+                            budget=a.budget, workers=a.workers)
         atomic_write_json(base.with_suffix(".json"), merged)
         plot_results(merged, base.with_suffix(".png"),
                      title=f"NB201, minus the latency on {dev}: TNAS with the accuracy prior")
