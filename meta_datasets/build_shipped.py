@@ -30,8 +30,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from metanas.io import atomic_write_bytes  # noqa: E402
-from metanas.meta_dataset import (PROXIES_SCHEMA, TASKS_SCHEMA, TRIPLES_SCHEMA,  # noqa: E402
-                                  UNKNOWN_FIDELITY, MetaDataset, table_to_parquet_bytes)
+from metanas.meta_dataset import (LATENCY_FILE, PROXIES_SCHEMA, TASKS_SCHEMA,  # noqa: E402
+                                  TRIPLES_SCHEMA, UNKNOWN_FIDELITY, MetaDataset,
+                                  table_to_parquet_bytes)
 from metanas.spaces.base import CellSpace  # noqa: E402
 from metanas.spaces.nb201 import CELL_EDGES, NB201_OPS, NB201Space  # noqa: E402
 from metanas.spaces.transnas import TRANSNAS_OPS, TransNASMicroSpace  # noqa: E402
@@ -56,8 +57,6 @@ LIC_TNB = "Apache-2.0 (automl/NASLib)"
 SRC_LATENCY = ("NAS-Bench-201 latencies measured on 27 devices by HELP (Lee et al., NeurIPS "
                "2021; HayeonLee/HELP)")
 LIC_LATENCY = "MIT (HayeonLee/HELP)"
-#: the hardware table: not a collection (no tasks / triples: nothing meta-trains on it)
-LATENCY_FILE = Path("hardware") / "nb201_latency.parquet"
 
 NB201_DATASETS = {  # task suffix: (full csv, 12-epoch column prefix, NASLib json key, n_classes, text)
     "cifar10": ("nasbench201_cifar10.csv", "cifar10", "cifar10", 10,
@@ -124,15 +123,6 @@ def _space(cls, name: str, ops) -> CellSpace:
     space = cls.__new__(cls)
     CellSpace.__init__(space, name, ops, CELL_EDGES, None)
     return space
-
-
-def _zero_output(space: CellSpace, arch) -> bool:
-    """Whether the cell's output is identically zero (no path of non-``none`` ops from the input)."""
-    live = [True] + [False] * (space.n_nodes - 1)
-    for e, (src, dst) in enumerate(space.edges):
-        if live[src] and space.ops[arch[e]] != "none":
-            live[dst] = True
-    return not live[-1]
 
 
 def _task_row(**kw) -> dict:
@@ -324,7 +314,7 @@ def build_transnas(src: Path, log: list[str]) -> tuple[MetaDataset, np.ndarray]:
                    f"full table| = {np.median(diffs):.2g}; proxies {len(p)} scores, {nan.sum()} "
                    f"failed -> NaN ({p.loc[nan, 'proxy'].value_counts().to_dict()})")
         proxies.append(p)
-    zero = np.array([_zero_output(space, a) for a in archs])
+    zero = np.array([space.computes_zero(a) for a in archs])
     zen_failed = (df[[f"{t}_zen" for t in TNB_TASKS]] == FAILED_SCORE).all(axis=1).to_numpy()
     log.append(f"TransNAS: {zero.sum()} of 4096 cells compute the constant zero; Zen failed on "
                f"{zen_failed.sum()} cells (every task), {int((zen_failed == zero).sum())} of 4096 "
@@ -340,7 +330,8 @@ HUB_LICENCE = {"nb201": "other", "metad2a": "unknown", "transnas_micro": "apache
 
 def build_nb201_latency(src: Path, log: list[str], nb201_strings: list[str]) -> dict[Path, bytes]:
     """``hardware/nb201_latency.parquet``: one row per NB201 cell (``arch``, in the official
-    index order), one float32 column per device (latency in ms), plus its card."""
+    index order), one float64 column per device (latency in ms, as published), plus its card.
+    Not a collection (no tasks / triples), so nothing meta-trains on it."""
     import pyarrow as pa
 
     df = _read_csv(src / "nb201" / "nb201_latency_27_devices.csv")
@@ -350,12 +341,12 @@ def build_nb201_latency(src: Path, log: list[str], nb201_strings: list[str]) -> 
     assert not df[devices].isna().any().any() and (df[devices].to_numpy() > 0).all()
     out = pd.DataFrame({"arch": nb201_strings})
     for d in devices:
-        out[d] = df[d].to_numpy(np.float32)
-    schema = pa.schema([("arch", pa.string())] + [(d, pa.float32()) for d in devices])
+        out[d] = df[d].to_numpy(np.float64)
+    schema = pa.schema([("arch", pa.string())] + [(d, pa.float64()) for d in devices])
     card = (f"# NAS-Bench-201 latencies on {len(devices)} devices\n\n"
             f"`nb201_latency.parquet`: one row per NB201 cell (column `arch`, the NB201 string, in "
             f"the official index order 0..15624) and one column per device: the latency of "
-            f"the NB201 network with that cell as measured by HELP, in milliseconds (float32). "
+            f"the NB201 network with that cell as measured by HELP, in milliseconds. "
             f"Devices: "
             f"{', '.join(devices)} (`_1` / `_32` / `_256`: GPU batch size).\n\n"
             f"Source: {SRC_LATENCY}. Licence: {LIC_LATENCY}.\n\n"

@@ -22,7 +22,9 @@ settings), so an interrupted harness resumes where it stopped. The settings in a
 name are ``strategies.run_settings``: the strategy's defaults overridden by the method keyword
 arguments, a checkpoint folder entering by the fingerprint of its weights; so a changed
 default, a changed argument or re-trained weights start a new run instead of reusing an old
-one. (A change of the code behind the same settings is not detected: ``adapt.py --fresh``.)
+one. A user table (``task_table``) enters the run names by the SHA-1 of its content
+(``task_table_sha1`` in the JSON), so runs on an edited table are not reused either. (A change
+of the code behind the same settings is not detected: ``adapt.py --fresh``.)
 """
 
 from __future__ import annotations
@@ -199,9 +201,13 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
             results["results"][m]["checkpoint_sha1"] = fps
 
     tags = {m: _kwargs_tag(results["results"][m]["settings"]) for m in cfg.methods}
+    table_tag = ""
+    if cfg.task_table:  # a user table enters by its content: an edited table is a new run
+        results["task_table_sha1"] = _file_sha1(cfg.task_table)
+        table_tag = f"-table{results['task_table_sha1'][:8]}"
 
     def ckpt(m, s):  # settings in the name: a run with other settings is never reused
-        return str(run_dir / f"{m}{tags[m]}-seed{s}.json")
+        return str(run_dir / f"{m}{tags[m]}{table_tag}-seed{s}.json")
 
     done: dict[tuple[str, int], dict] = {}
     todo = []
@@ -298,6 +304,12 @@ def _checkpoint_fingerprints(settings: dict | None) -> dict:
         elif (fp := _checkpoint_fp(v)) is not None:
             out[k] = fp
     return out
+
+
+def _file_sha1(path: str | os.PathLike) -> str:
+    import hashlib
+
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
 def _kwargs_tag(kwargs: dict | None) -> str:

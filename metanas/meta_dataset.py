@@ -121,26 +121,29 @@ def list_collections(root: str | os.PathLike | None = None) -> list[str]:
 LATENCY_FILE = Path("hardware") / "nb201_latency.parquet"
 
 
-def nb201_latency(devices: Sequence[str] | None = None,
+def nb201_latency(devices: str | Sequence[str] | None = None,
                   root: str | os.PathLike | None = None) -> pd.DataFrame:
     """Measured latency (ms) of every NB201 cell on each device: ``[15625 cells, n_devices]``,
-    indexed by the NB201 arch string (official index order), one float32 column per device
-    (``devices``: a subset, in that order; default all 27). Source: HELP (Lee et al., NeurIPS
-    2021), see ``meta_datasets/hardware/README.md``."""
+    indexed by the NB201 arch string (official index order), one float64 column per device
+    (``devices``: one name or a subset, in that order; default all 27). Source: HELP (Lee et
+    al., NeurIPS 2021), see ``meta_datasets/hardware/README.md``. ``root``: the folder holding
+    ``hardware/`` (default: the shipped one, or ``$METANAS_DATA``)."""
     root = Path(root) if root is not None else shipped_root()
     path = root / LATENCY_FILE
     if not path.is_file():
         raise MetaDatasetNotFound(f"no latency table at {path}: run `python "
-                                  f"meta_datasets/build_shipped.py` in the metanas repository")
+                                  f"meta_datasets/build_shipped.py` in the metanas repository "
+                                  f"(or point {ENV_VAR} at a folder holding {LATENCY_FILE})")
     df = pq.read_table(path).to_pandas().set_index("arch")
     if devices is not None:
+        devices = [devices] if isinstance(devices, str) else list(devices)
         unknown = [d for d in devices if d not in df.columns]
         if unknown:
             close = difflib.get_close_matches(unknown[0], list(df.columns), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise UserInputError(f"unknown device {unknown[0]!r}: {hint}the latency table has "
-                                 f"{', '.join(df.columns)}")
-        df = df[list(devices)]
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UserInputError(f"unknown device(s) {', '.join(map(repr, unknown))}{hint}: "
+                                 f"the latency table has {', '.join(df.columns)}")
+        df = df[devices]
     return df
 
 

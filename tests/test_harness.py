@@ -28,6 +28,35 @@ def test_runs_with_other_method_kwargs_are_not_reused(tmp_path):
     assert len(list(runs.iterdir())) == 3
 
 
+def test_runs_on_an_edited_user_table_are_not_reused(tmp_path):
+    """Resuming keys a user table's runs by its content, not its path."""
+    from metanas import spaces
+
+    space = spaces.get("transnas_micro")
+    archs = space.enumerate()[:40]
+    table = tmp_path / "t.csv"
+
+    def write(sign):
+        table.write_text("arch,acc\n" + "".join(f"{space.to_str(a)},{sign * i}\n"
+                                                  for i, a in enumerate(archs)))
+
+    def run():
+        cfg = HarnessConfig(space="transnas_micro", task="user/t", task_table=str(table),
+                            metric="acc", methods=["rs"], seeds=[0], budget=40)
+        return run_harness(cfg, tmp_path / "h.json")
+
+    write(1)
+    a = run()
+    assert a["results"]["rs"]["runs"][0]["best_value"] == 39
+    assert run()["results"]["rs"]["runs"][0] == a["results"]["rs"]["runs"][0]  # resumed
+    assert len(list((tmp_path / "h.runs").iterdir())) == 1
+    write(-1)  # the same path, other values: a new run on the new values
+    b = run()
+    assert b["results"]["rs"]["runs"][0]["best_value"] == 0
+    assert b["task_table_sha1"] != a["task_table_sha1"]
+    assert len(list((tmp_path / "h.runs").iterdir())) == 2
+
+
 def test_run_settings_include_the_defaults(monkeypatch):
     """A run is named by its strategy's defaults too: a changed default is a new run."""
     import inspect

@@ -115,16 +115,18 @@ def test_nb201_latency_table(md):
     assert lat.shape == (15625, 27) and lat.index.name == "arch"
     assert list(lat.index) == list(md.table("nb201/cifar10").index)  # the official order
     assert [nb.index(nb.from_str(a)) for a in lat.index[::977]] == list(range(0, 15625, 977))
-    assert (lat.to_numpy() > 0).all() and all(lat.dtypes == np.float32)
-    # official index 0 on the Raspberry Pi 4 and the FPGA, as in HELP's table
-    assert lat["raspi4"].iloc[0] == pytest.approx(10.481976820010459, rel=1e-6)
-    assert lat["fpga"].iloc[0] == pytest.approx(2.57296, rel=1e-6)
+    assert (lat.to_numpy() > 0).all() and all(lat.dtypes == np.float64)
+    # official index 0 on the Raspberry Pi 4 and the FPGA: HELP's values exactly
+    assert lat["raspi4"].iloc[0] == 10.481976820010459 and lat["fpga"].iloc[0] == 2.57296
+    assert lat["raspi4"].nunique() == 15624  # no precision lost (float32 merged 9 values)
     two = nb201_latency(["pixel3", "raspi4"])
     assert list(two.columns) == ["pixel3", "raspi4"]
     np.testing.assert_array_equal(two["raspi4"].to_numpy(), lat["raspi4"].to_numpy())
+    assert list(nb201_latency("fpga").columns) == ["fpga"]  # one name, not its letters
     with pytest.raises(UserInputError) as exc:
-        nb201_latency(["raspi"])
-    assert "\n" not in str(exc.value) and "'raspi4'" in str(exc.value)
+        nb201_latency(["raspi", "pixel3", "tpu"])
+    msg = str(exc.value)
+    assert "\n" not in msg and "'raspi', 'tpu'" in msg and "'raspi4'" in msg
     # not a collection: nothing meta-trains on it
     assert "hardware" not in list_collections()
 
@@ -132,7 +134,8 @@ def test_nb201_latency_table(md):
 def test_nb201_latency_missing_message(tmp_path):
     with pytest.raises(MetaDatasetNotFound) as exc:
         nb201_latency(root=tmp_path)
-    assert "\n" not in str(exc.value) and "build_shipped.py" in str(exc.value)
+    msg = str(exc.value)
+    assert "\n" not in msg and "build_shipped.py" in msg and ENV_VAR in msg
 
 
 def test_transnas_tasks(md):

@@ -194,6 +194,16 @@ class CellSpace:
             nodes.append("+".join(sorted(terms)))
         return nodes[-1]
 
+    def computes_zero(self, arch: Arch) -> bool:
+        """Whether the cell's output is identically zero: no path of non-``none`` ops leads
+        from the input node to the output node (such a network's prediction does not depend
+        on its input; NB201 has 341 such cells, TransNAS micro 169)."""
+        live = [True] + [False] * (self.n_nodes - 1)
+        for j in range(1, self.n_nodes):
+            live[j] = any(live[s] and self.ops[arch[e]] != NONE_OP
+                          for e, (s, d) in enumerate(self.edges) if d == j)
+        return not live[-1]
+
     @cached_property
     def _canonical_map(self) -> dict[str, Arch]:
         best: dict[str, Arch] = {}

@@ -74,6 +74,25 @@ def test_isomorphism():
         assert s.iso_key(c0) == s.iso_key(arch)
 
 
+def test_computes_zero():
+    s = NB201
+    assert s.computes_zero(s.from_str("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"))
+    # node 2 is live (a skip from the input), but its edge to the output is none
+    assert s.computes_zero(
+        s.from_str("|none~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|skip_connect~1|none~2|"))
+    assert not s.computes_zero(
+        s.from_str("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"))
+    assert not s.computes_zero(  # input -> 1 -> 2 -> output
+        s.from_str("|avg_pool_3x3~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|"))
+    assert sum(map(s.computes_zero, s.enumerate())) == 341
+    # TransNAS: exactly the 169 cells on which the published Zen score failed (shipped as NaN)
+    from metanas.meta_dataset import MetaDataset
+
+    zen = MetaDataset.load("transnas_micro").proxy_table("transnas_micro/class_scene", "zen")
+    zero = {TNB.to_str(a) for a in TNB.enumerate() if TNB.computes_zero(a)}
+    assert len(zero) == 169 and zero == set(zen.index[zen.isna()])
+
+
 def test_sample_mutate_neighbours():
     rng = np.random.default_rng(0)
     a = NB201.sample(rng, 1)[0]
