@@ -61,6 +61,29 @@ def checkpoint(out: Path, sources: list[str], iters: int, log, meta_seed: int = 
         + (f" --seed {meta_seed}" if meta_seed else "") + f" --out {d}")[0]
 
 
+def add_harness_args(p: argparse.ArgumentParser, variants: dict) -> None:
+    """The options every TNAS-vs-baselines benchmark takes: seeds, budget, harness processes,
+    TNAS variants (JSON, default ``variants``) and the output folder."""
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--budget", type=int, default=100)
+    p.add_argument("--workers", type=int, default=2, help="harness processes")
+    p.add_argument("--variants", default=json.dumps(variants),
+                   help="JSON {name: tnas kwargs}: TNAS variants, reported as tnas[name]")
+    p.add_argument("--out", default=str(DEFAULT_OUT))
+
+
+def parse_variants(p: argparse.ArgumentParser, text: str) -> dict:
+    """``--variants`` as a dict, or a one-line usage error."""
+    try:
+        variants = json.loads(text)
+    except json.JSONDecodeError as exc:
+        p.error(f"--variants is not JSON ({exc.msg} at character {exc.pos})")
+    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in
+                                                  variants.values()):
+        p.error("--variants must be a JSON object {name: {tnas setting: value}}")
+    return variants
+
+
 def run_groups(groups, base: Path, log, label: str, **harness) -> dict:
     """Run each ``(name, methods, method_kwargs)`` of ``groups`` through ``metanas.harness``
     (``HarnessConfig(**harness)``; results ``<base>.part.json`` for the group ``"main"``,
@@ -105,17 +128,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sources", default=",".join(SOURCES))
     p.add_argument("--targets", default=",".join(TARGETS))
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--budget", type=int, default=100)
     p.add_argument("--iters", type=int, default=200, help="meta-training iterations")
-    p.add_argument("--workers", type=int, default=2, help="harness processes")
-    p.add_argument("--variants", default=json.dumps(VARIANTS),
-                   help="JSON {name: tnas kwargs}: TNAS variants, reported as tnas[name]")
-    p.add_argument("--out", default=str(DEFAULT_OUT))
+    add_harness_args(p, VARIANTS)
     a = p.parse_args(argv)
     if a.budget < 100:
         p.error("--budget must be at least 100 (the summary reports 20 and 100 evaluations)")
-    variants = json.loads(a.variants)
+    variants = parse_variants(p, a.variants)
     import torch
 
     from metanas.benchmarks import TabularBenchmark

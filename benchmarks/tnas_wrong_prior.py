@@ -34,7 +34,6 @@ deviation; the checks ``tnas tf@20 <= every baseline's`` and ``tnas best@100 >= 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -44,7 +43,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-DEFAULT_OUT = ROOT / "benchmarks" / "results"
+from tnas_unlike import add_harness_args, parse_variants  # noqa: E402
 SPACE = "nb201"
 CHECKPOINT = ROOT / "pretrained" / "tnas-nb201"
 DEVICES = ("raspi4", "pixel3", "titan_rtx_1", "gold_6226")
@@ -78,21 +77,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--devices", default=",".join(DEVICES),
                    help="comma-separated columns of the latency table (default: %(default)s)")
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--budget", type=int, default=100)
-    p.add_argument("--workers", type=int, default=2, help="harness processes")
-    p.add_argument("--variants", default=json.dumps(VARIANTS),
-                   help="JSON {name: tnas kwargs}: TNAS variants, reported as tnas[name]")
-    p.add_argument("--out", default=str(DEFAULT_OUT))
+    add_harness_args(p, VARIANTS)
     a = p.parse_args(argv)
     if a.budget < 20:
         p.error("--budget must be at least 20 (the summary compares the methods at 20)")
-    try:
-        variants = json.loads(a.variants)
-    except json.JSONDecodeError as exc:
-        p.error(f"--variants is not JSON ({exc.msg} at character {exc.pos})")
-    if not isinstance(variants, dict):
-        p.error("--variants must be a JSON object {name: {tnas setting: value}}")
+    variants = parse_variants(p, a.variants)
     at = [k for k in AT if k <= a.budget]
     import torch
 
