@@ -88,7 +88,8 @@ def load_tables(space: str) -> tuple[list[str], np.ndarray]:
     tabs = {t: md.table(t, None, "valid") for t in md.task_ids(space)}
     tabs = {t: s for t, s in tabs.items() if np.isfinite(s.to_numpy(float)).sum() == n}
     df = pd.DataFrame(tabs)
-    assert len(df) == n, f"{space}: the full tables do not cover the same {n} cells"
+    if len(df) != n:
+        raise SystemExit(f"error: {space}: the full tables do not cover the same {n} cells")
     return list(df.columns), df.to_numpy(dtype=np.float64).T
 
 

@@ -10,7 +10,7 @@ slowest cells, and everything after it must come from test-time BO on the observ
 The 341 cells whose output is identically zero (no path of non-``none`` ops from the input,
 ``CellSpace.computes_zero``) are left out: their prediction ignores the input, so nobody would
 deploy one. On the Pixel 3 and the Raspberry Pi 4, 283 and 289 of them are measured faster
-than every cell that computes something (down to 0.003 and 0.011 ms, against 1.06 and 2.53
+than every cell that computes something (down to 0.003 and 0.011 ms, against 1.05 and 2.53
 ms), which would make the task "find a degenerate cell"; on the other 25 devices none is. The
 search space is the other 15,284 cells.
 

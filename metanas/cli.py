@@ -109,7 +109,7 @@ def _one_line_errors():
 
 def adapt_main(argv: list[str] | None = None) -> int:
     from . import spaces
-    from .harness import HarnessConfig, plot_results, run_harness
+    from .harness import HarnessConfig, plot_results, run_files, run_harness
 
     args = _parser().parse_args(argv)
     with _one_line_errors():
@@ -165,9 +165,10 @@ def adapt_main(argv: list[str] | None = None) -> int:
         runs_dir = out.with_name(out.stem + ".runs")
         if args.fresh and args.resume:
             raise UserInputError("give one of --resume and --fresh")
-        if args.resume and not (runs_dir.is_dir() and any(runs_dir.iterdir())):
-            raise UserInputError(f"--resume: no saved runs in {runs_dir}; run the same command "
-                                 f"without --resume to start")
+        if args.resume and not any(f.is_file() for f in run_files(cfg, out).values()):
+            raise UserInputError(f"--resume: no saved runs of this command in {runs_dir} (other "
+                                 f"task, metric, settings or an edited table?); run it without "
+                                 f"--resume to start")
         if args.fresh:
             import shutil
 

@@ -22,9 +22,10 @@ settings), so an interrupted harness resumes where it stopped. The settings in a
 name are ``strategies.run_settings``: the strategy's defaults overridden by the method keyword
 arguments, a checkpoint folder entering by the fingerprint of its weights; so a changed
 default, a changed argument or re-trained weights start a new run instead of reusing an old
-one. A user table (``task_table``) enters the run names by the SHA-1 of its content
-(``task_table_sha1`` in the JSON), so runs on an edited table are not reused either. (A change
-of the code behind the same settings is not detected: ``adapt.py --fresh``.)
+one. The task enters the names too (``run_files``: space, task, metric, report metric,
+batch size, and a user table by the SHA-1 of its content, ``task_table_sha1`` in the JSON), so
+one output path shared by several tasks, metrics or an edited table never mixes their runs.
+(A change of the code behind the same settings is not detected: ``adapt.py --fresh``.)
 """
 
 from __future__ import annotations
@@ -179,6 +180,29 @@ def _mean_se(vals) -> dict:
     return {"mean": float(v.mean()), "se": se}
 
 
+def run_files(cfg: HarnessConfig, output: str | os.PathLike,
+              bench=None) -> dict[tuple[str, int], Path]:
+    """``{(method, seed): checkpoint file}`` of ``cfg``'s runs under ``<output>.runs/``. The
+    name holds the method, the seed, a tag of the run's settings (``_kwargs_tag``) and a tag
+    of the task: space, task, metric, report metric, batch size and, for a user table, the
+    SHA-1 of its content. So a run is resumed only by the same method with the same settings
+    on the same task, never on another task, metric or an edited table."""
+    import hashlib
+    import json
+
+    output = Path(output)
+    bench = bench if bench is not None else build_benchmark(cfg)
+    task = {"space": bench.space.name, "task": cfg.task, "metric": bench.metric,
+            "report_metric": cfg.report_metric, "batch_size": cfg.batch_size,
+            "table_sha1": _file_sha1(cfg.task_table) if cfg.task_table else None}
+    task_tag = "-task" + hashlib.sha1(json.dumps(task, sort_keys=True).encode()).hexdigest()[:8]
+    run_dir = output.with_suffix("").with_name(output.stem + ".runs")
+    tags = {m: _kwargs_tag(_run_settings(m, bench.space.name, cfg.method_kwargs.get(m)))
+            for m in cfg.methods}
+    return {(m, s): run_dir / f"{m}{tags[m]}{task_tag}-seed{s}.json"
+            for m in cfg.methods for s in cfg.seeds}
+
+
 def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
                 progress: Callable[[int], None] | None = None) -> dict:
     """Run every (method, seed), checkpointing under ``<output>.runs/``; write ``output``."""
@@ -200,14 +224,12 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
         if fps:
             results["results"][m]["checkpoint_sha1"] = fps
 
-    tags = {m: _kwargs_tag(results["results"][m]["settings"]) for m in cfg.methods}
-    table_tag = ""
-    if cfg.task_table:  # a user table enters by its content: an edited table is a new run
+    if cfg.task_table:
         results["task_table_sha1"] = _file_sha1(cfg.task_table)
-        table_tag = f"-table{results['task_table_sha1'][:8]}"
+    files = run_files(cfg, output, bench)
 
-    def ckpt(m, s):  # settings in the name: a run with other settings is never reused
-        return str(run_dir / f"{m}{tags[m]}{table_tag}-seed{s}.json")
+    def ckpt(m, s):
+        return str(files[(m, s)])
 
     done: dict[tuple[str, int], dict] = {}
     todo = []

@@ -56,6 +56,19 @@ def test_adapt_resume_without_checkpoint_is_one_line_error(tmp_path, capsys):
     assert err.startswith("error: --resume: no saved runs") and "\n" not in err
 
 
+def test_adapt_resume_of_another_task_is_one_line_error(tmp_path, capsys):
+    """Saved runs of one task do not count as a checkpoint of another task's command."""
+    args = ["--space", "transnas_micro", "--method", "rs", "--budget", "3", "--seeds", "1",
+            "--quiet", "--output", str(tmp_path / "o.json")]
+    adapt_main(args + ["--task", "transnas_micro/class_scene"])
+    with pytest.raises(SystemExit) as ei:
+        adapt_main(args + ["--task", "transnas_micro/jigsaw", "--resume"])
+    assert ei.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: --resume: no saved runs of this command")
+    adapt_main(args + ["--task", "transnas_micro/class_scene", "--resume"])  # its own: fine
+
+
 def test_adapt_user_table(tmp_path):
     t = MetaDataset.load("nb201").table("nb201/cifar10", split="valid")
     sub = t.iloc[:300]

@@ -57,6 +57,41 @@ def test_runs_on_an_edited_user_table_are_not_reused(tmp_path):
     assert len(list((tmp_path / "h.runs").iterdir())) == 2
 
 
+def test_runs_of_another_task_or_metric_are_not_reused(tmp_path):
+    """One output path shared by two tasks (or two metrics of one table) keeps their runs
+    apart: the second never reports the first one's values."""
+    out = tmp_path / "h.json"
+
+    def cfg(task, **kw):
+        return HarnessConfig(space="transnas_micro", task=task, methods=["rs"], seeds=[0],
+                             budget=5, **kw)
+
+    a = run_harness(cfg("transnas_micro/class_scene"), out)
+    b = run_harness(cfg("transnas_micro/class_object"), out)
+    assert len(list((tmp_path / "h.runs").iterdir())) == 2
+    assert b["task"] == "transnas_micro/class_object"
+    # the same seed evaluates the same cells, so the values must be class_object's own
+    from metanas.benchmarks import get_benchmark
+
+    bench = get_benchmark("transnas_micro/class_object", space="transnas_micro")
+    run = b["results"]["rs"]["runs"][0]
+    assert [h["value"] for h in run["history"]] == [
+        e.value for e in bench.evaluate([bench.space.from_str(h["arch"])
+                                         for h in run["history"]])]
+    assert run["history"] != a["results"]["rs"]["runs"][0]["history"]
+
+    from metanas import spaces
+
+    space = spaces.get("transnas_micro")
+    table = tmp_path / "t.csv"
+    table.write_text("arch,up,down\n" + "".join(f"{space.to_str(x)},{i},{-i}\n"
+                                                 for i, x in enumerate(space.enumerate()[:30])))
+    ups = run_harness(cfg("user/t", task_table=str(table), metric="up"), out)
+    downs = run_harness(cfg("user/t", task_table=str(table), metric="down"), out)
+    up_run, down_run = ups["results"]["rs"]["runs"][0], downs["results"]["rs"]["runs"][0]
+    assert [h["value"] for h in down_run["history"]] == [-h["value"] for h in up_run["history"]]
+
+
 def test_run_settings_include_the_defaults(monkeypatch):
     """A run is named by its strategy's defaults too: a changed default is a new run."""
     import inspect

@@ -67,6 +67,10 @@ class CellSpace:
         self.name = name
         self.ops = tuple(ops)
         self.edges = tuple((int(s), int(d)) for s, d in edges)
+        if any(s >= d for s, d in self.edges) or list(self.edges) != sorted(
+                self.edges, key=lambda e: e[1]):
+            raise ValueError(f"edges of {name} must go from a lower to a higher node and be "
+                             f"sorted by destination: {self.edges}")
         self.n_nodes = 1 + max(d for _, d in self.edges)
         self.n_edges = len(self.edges)
         self.n_ops = len(self.ops)

@@ -85,6 +85,10 @@ def test_computes_zero():
     assert not s.computes_zero(  # input -> 1 -> 2 -> output
         s.from_str("|avg_pool_3x3~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|"))
     assert sum(map(s.computes_zero, s.enumerate())) == 341
+    from metanas.spaces.base import CellSpace
+
+    with pytest.raises(ValueError, match="lower to a higher node"):  # liveness needs a DAG order
+        CellSpace("bad", ("none", "skip_connect"), [(0, 2), (2, 1)])
     # TransNAS: exactly the 169 cells on which the published Zen score failed (shipped as NaN)
     from metanas.meta_dataset import MetaDataset
 
