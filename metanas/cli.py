@@ -109,7 +109,7 @@ def _one_line_errors():
 
 def adapt_main(argv: list[str] | None = None) -> int:
     from . import spaces
-    from .harness import HarnessConfig, plot_results, run_files, run_harness
+    from .harness import HarnessConfig, plot_results, run_files, run_harness, runs_dir
 
     args = _parser().parse_args(argv)
     with _one_line_errors():
@@ -162,17 +162,17 @@ def adapt_main(argv: list[str] | None = None) -> int:
                                 _pretrained_kwargs(args.pretrained, methods),
                                 _setting_kwargs(args.settings, methods, space)))
         out = Path(args.output)
-        runs_dir = out.with_name(out.stem + ".runs")
+        saved = runs_dir(out)
         if args.fresh and args.resume:
             raise UserInputError("give one of --resume and --fresh")
         if args.resume and not any(f.is_file() for f in run_files(cfg, out).values()):
-            raise UserInputError(f"--resume: no saved runs of this command in {runs_dir} (other "
+            raise UserInputError(f"--resume: no saved runs of this command in {saved} (other "
                                  f"task, metric, settings or an edited table?); run it without "
                                  f"--resume to start")
         if args.fresh:
             import shutil
 
-            shutil.rmtree(runs_dir, ignore_errors=True)
+            shutil.rmtree(saved, ignore_errors=True)
         total = len(methods) * args.seeds * args.budget
         bar = None
         if not args.quiet:

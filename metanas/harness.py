@@ -180,26 +180,36 @@ def _mean_se(vals) -> dict:
     return {"mean": float(v.mean()), "se": se}
 
 
-def run_files(cfg: HarnessConfig, output: str | os.PathLike,
-              bench=None) -> dict[tuple[str, int], Path]:
-    """``{(method, seed): checkpoint file}`` of ``cfg``'s runs under ``<output>.runs/``. The
+def runs_dir(output: str | os.PathLike) -> Path:
+    """Folder of the per-run checkpoints of the results file ``output``: ``<stem>.runs/``."""
+    output = Path(output)
+    return output.with_suffix("").with_name(output.stem + ".runs")
+
+
+def task_key(cfg: HarnessConfig, bench) -> dict:
+    """What identifies the task of ``cfg``'s runs: space, task, metric, report metric, batch
+    size and, for a user table, the SHA-1 of its content (``table_sha1``)."""
+    return {"space": bench.space.name, "task": cfg.task, "metric": bench.metric,
+            "report_metric": cfg.report_metric, "batch_size": cfg.batch_size,
+            "table_sha1": _file_sha1(cfg.task_table) if cfg.task_table else None}
+
+
+def run_files(cfg: HarnessConfig, output: str | os.PathLike, bench=None,
+              task: dict | None = None) -> dict[tuple[str, int], Path]:
+    """``{(method, seed): checkpoint file}`` of ``cfg``'s runs under ``runs_dir(output)``. The
     name holds the method, the seed, a tag of the run's settings (``_kwargs_tag``) and a tag
-    of the task: space, task, metric, report metric, batch size and, for a user table, the
-    SHA-1 of its content. So a run is resumed only by the same method with the same settings
-    on the same task, never on another task, metric or an edited table."""
+    of ``task_key`` (``task``, computed when not given), so a run is resumed only by the same
+    method with the same settings on the same task: never on another task, metric or an
+    edited table."""
     import hashlib
     import json
 
-    output = Path(output)
     bench = bench if bench is not None else build_benchmark(cfg)
-    task = {"space": bench.space.name, "task": cfg.task, "metric": bench.metric,
-            "report_metric": cfg.report_metric, "batch_size": cfg.batch_size,
-            "table_sha1": _file_sha1(cfg.task_table) if cfg.task_table else None}
+    task = task if task is not None else task_key(cfg, bench)
     task_tag = "-task" + hashlib.sha1(json.dumps(task, sort_keys=True).encode()).hexdigest()[:8]
-    run_dir = output.with_suffix("").with_name(output.stem + ".runs")
     tags = {m: _kwargs_tag(_run_settings(m, bench.space.name, cfg.method_kwargs.get(m)))
             for m in cfg.methods}
-    return {(m, s): run_dir / f"{m}{tags[m]}{task_tag}-seed{s}.json"
+    return {(m, s): runs_dir(output) / f"{m}{tags[m]}{task_tag}-seed{s}.json"
             for m in cfg.methods for s in cfg.seeds}
 
 
@@ -207,8 +217,7 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
                 progress: Callable[[int], None] | None = None) -> dict:
     """Run every (method, seed), checkpointing under ``<output>.runs/``; write ``output``."""
     output = Path(output)
-    run_dir = output.with_suffix("").with_name(output.stem + ".runs")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    runs_dir(output).mkdir(parents=True, exist_ok=True)
     bench = build_benchmark(cfg)  # validates the task (and user table) before any run
     jobs = [(m, s) for m in cfg.methods for s in cfg.seeds]
     results: dict = {
@@ -224,9 +233,10 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
         if fps:
             results["results"][m]["checkpoint_sha1"] = fps
 
-    if cfg.task_table:
-        results["task_table_sha1"] = _file_sha1(cfg.task_table)
-    files = run_files(cfg, output, bench)
+    task = task_key(cfg, bench)
+    if task["table_sha1"]:
+        results["task_table_sha1"] = task["table_sha1"]
+    files = run_files(cfg, output, bench, task)
 
     def ckpt(m, s):
         return str(files[(m, s)])
