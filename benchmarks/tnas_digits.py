@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +137,8 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from metanas.harness import HarnessConfig, plot_results, run_harness
+    from metanas.harness import plot_results
+    from tnas_common import run_groups
 
     out = Path(a.out)
     tasks = held_out_tasks(a.held_out)
@@ -193,19 +193,9 @@ def main(argv=None) -> int:
         base = out / f"{a.name}_{task.replace('/', '_')}"
         groups = [("main", a.methods.split(","), {"tnas": {"pretrained": a.ckpt}})]
         groups += [(v, ["tnas"], {"tnas": variants[v]}) for v in chosen]
-        merged = None
-        for name, methods, kw in groups:
-            output = base.with_name(base.name + ("" if name == "main" else f".{name}")
-                                    + ".part.json")
-            t0 = time.perf_counter()
-            cfg = HarnessConfig(space="nb201", task=task, methods=methods,
-                                seeds=list(range(a.seeds)), budget=a.budget, method_kwargs=kw)
-            res = run_harness(cfg, output)
-            print(f"{task} [{name}]: {time.perf_counter() - t0:.0f} s", flush=True)
-            if merged is None:
-                merged = res
-            for m, r in res["results"].items():
-                merged["results"][m if name == "main" else f"{m}[{name}]"] = r
+        merged = run_groups(groups, base, lambda msg: print(msg, flush=True), task,
+                            space="nb201", task=task, seeds=list(range(a.seeds)),
+                            budget=a.budget)
         base.with_suffix(".json").write_text(json.dumps(merged))
         plot_results(merged, base.with_suffix(".png"),
                      title=f"{task} (held out): best-so-far, {a.seeds} seeds")

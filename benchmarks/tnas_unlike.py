@@ -36,6 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tnas_common import add_harness_args, parse_variants, run_groups  # noqa: E402
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 SPACE = "transnas_micro"
 SOURCES = ("class_object", "class_scene")
@@ -61,51 +62,6 @@ def checkpoint(out: Path, sources: list[str], iters: int, log, meta_seed: int = 
         + (f" --seed {meta_seed}" if meta_seed else "") + f" --out {d}")[0]
 
 
-def add_harness_args(p: argparse.ArgumentParser, variants: dict) -> None:
-    """The options every TNAS-vs-baselines benchmark takes: seeds, budget, harness processes,
-    TNAS variants (JSON, default ``variants``) and the output folder."""
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--budget", type=int, default=100)
-    p.add_argument("--workers", type=int, default=2, help="harness processes")
-    p.add_argument("--variants", default=json.dumps(variants),
-                   help="JSON {name: tnas kwargs}: TNAS variants, reported as tnas[name]")
-    p.add_argument("--out", default=str(DEFAULT_OUT))
-
-
-def parse_variants(p: argparse.ArgumentParser, text: str) -> dict:
-    """``--variants`` as a dict, or a one-line usage error."""
-    try:
-        variants = json.loads(text)
-    except json.JSONDecodeError as exc:
-        p.error(f"--variants is not JSON ({exc.msg} at character {exc.pos})")
-    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in
-                                                  variants.values()):
-        p.error("--variants must be a JSON object {name: {tnas setting: value}}")
-    return variants
-
-
-def run_groups(groups, base: Path, log, label: str, **harness) -> dict:
-    """Run each ``(name, methods, method_kwargs)`` of ``groups`` through ``metanas.harness``
-    (``HarnessConfig(**harness)``; results ``<base>.part.json`` for the group ``"main"``,
-    ``<base>.<name>.part.json`` for the others; resumable) and merge them: the first group's
-    methods under their own names, the others' as ``<method>[<name>]``."""
-    from metanas.harness import HarnessConfig, run_harness
-
-    merged = None
-    for name, methods, kw in groups:
-        t0 = time.perf_counter()
-        cfg = HarnessConfig(methods=methods, method_kwargs=kw, **harness)
-        res = run_harness(cfg, base.with_name(base.name + ("" if name == "main" else f".{name}")
-                                              + ".part.json"))
-        log(f"{label} [{name}]: {time.perf_counter() - t0:.0f} s")
-        if merged is None:
-            merged = res
-        else:
-            for m, r in res["results"].items():
-                merged["results"][f"{m}[{name}]"] = r
-    return merged
-
-
 def prior_agreement(ckpt: Path, bench) -> dict:
     """Spearman of the checkpoint's prior ranking (TNAS's top-k design) with the table, and
     the table ranks (1 = best) of its top 5."""
@@ -129,7 +85,7 @@ def main(argv=None) -> int:
     p.add_argument("--sources", default=",".join(SOURCES))
     p.add_argument("--targets", default=",".join(TARGETS))
     p.add_argument("--iters", type=int, default=200, help="meta-training iterations")
-    add_harness_args(p, VARIANTS)
+    add_harness_args(p, VARIANTS, DEFAULT_OUT)
     a = p.parse_args(argv)
     if a.budget < 100:
         p.error("--budget must be at least 100 (the summary reports 20 and 100 evaluations)")

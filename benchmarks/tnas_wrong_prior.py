@@ -43,7 +43,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tnas_unlike import add_harness_args, parse_variants  # noqa: E402
+from tnas_common import add_harness_args, parse_variants, run_groups  # noqa: E402
+
 SPACE = "nb201"
 CHECKPOINT = ROOT / "pretrained" / "tnas-nb201"
 DEVICES = ("raspi4", "pixel3", "titan_rtx_1", "gold_6226")
@@ -56,18 +57,13 @@ AT = (10, 20, 50, 100)
 FLOOR = 1e-6
 
 
-def write_table(device: str, folder: Path) -> Path:
-    """The device's latencies as a user CSV (``arch``, ``neg_latency_ms``: higher is better)
-    over the cells that compute something (``CellSpace.computes_zero`` is false)."""
-    from metanas import spaces
+def write_table(lat, folder: Path) -> Path:
+    """A device's latencies ``lat`` (a column of ``nb201_latency()`` restricted to the cells
+    searched) as a user CSV (``arch``, ``neg_latency_ms``: higher is better)."""
     from metanas.io import atomic_write_bytes
-    from metanas.meta_dataset import nb201_latency
 
-    space = spaces.get(SPACE)
-    lat = nb201_latency(device)[device]
-    lat = lat[[not space.computes_zero(space.from_str(a)) for a in lat.index]]
     body = "arch," + METRIC + "\n" + "".join(f"{a},{-v!r}\n" for a, v in lat.items())
-    path = folder / f"nb201_latency_{device}.csv"
+    path = folder / f"nb201_latency_{lat.name}.csv"
     if not path.is_file() or path.read_text() != body:
         atomic_write_bytes(path, body.encode())
     return path
@@ -77,7 +73,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--devices", default=",".join(DEVICES),
                    help="comma-separated columns of the latency table (default: %(default)s)")
-    add_harness_args(p, VARIANTS)
+    add_harness_args(p, VARIANTS, ROOT / "benchmarks" / "results")
     a = p.parse_args(argv)
     if a.budget < 20:
         p.error("--budget must be at least 20 (the summary compares the methods at 20)")
@@ -89,20 +85,23 @@ def main(argv=None) -> int:
     from metanas.harness import plot_results
     from metanas.io import atomic_write_json, weights_fingerprint
     from tnas_loto import task_summary
-    from tnas_unlike import prior_agreement, run_groups
+    from tnas_unlike import prior_agreement
 
     torch.set_num_threads(1)
     out = Path(a.out)
     tables = out / "tnas_wrong_prior_tables"
     tables.mkdir(parents=True, exist_ok=True)
     devices = [d for d in a.devices.split(",") if d]
+    from metanas import spaces
     from metanas.errors import UserInputError
     from metanas.meta_dataset import nb201_latency
 
     try:
-        nb201_latency(devices)
+        lat = nb201_latency(devices)
     except UserInputError as exc:
         p.error(f"--devices: {exc}")
+    space = spaces.get(SPACE)  # the cells that compute something (the others: see above)
+    lat = lat[[not space.computes_zero(space.from_str(x)) for x in lat.index]]
 
     def log(msg):
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -112,7 +111,7 @@ def main(argv=None) -> int:
         "checkpoint": str(CHECKPOINT.relative_to(ROOT)),
         "checkpoint_sha1": weights_fingerprint(CHECKPOINT), "metric": METRIC, "tasks": {}}
     for dev in devices:
-        csv = write_table(dev, tables)
+        csv = write_table(lat[dev], tables)
         label = f"nb201_latency/{dev}"
         bench = get_benchmark(str(csv), space=SPACE, metric=METRIC)
         base = out / f"tnas_wrong_prior_{dev}"
