@@ -405,6 +405,7 @@ def plot_results(results: dict, png: str | os.PathLike, title: str | None = None
     k = max(1, results.get("budget", 10) // 10)
     firsts = [r["history"][min(k, len(r["history"])) - 1]["best_so_far"]
               for res in results["results"].values() for r in res["runs"] if r["history"]]
+    firsts = [v for v in firsts if v is not None and math.isfinite(v)]
     if firsts:
         lo = float(np.median(firsts))
         hi = max(ax.get_ylim()[1], lo + 1e-9)

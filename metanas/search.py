@@ -15,6 +15,10 @@ from .strategies.base import Strategy
 CHECKPOINT_VERSION = 1
 
 
+def _finite_or_minus_inf(v: float | None) -> float:
+    return v if v is not None and math.isfinite(v) else -math.inf
+
+
 @dataclass
 class SearchRun:
     """History of one search: one entry per evaluation, in order.
@@ -30,9 +34,11 @@ class SearchRun:
 
     @property
     def best(self) -> dict | None:
+        """The entry of the best finite value (the first of equal ones, as ``best_so_far``);
+        the first entry when no value is finite, ``None`` when the history is empty."""
         if not self.history:
             return None
-        return max(self.history, key=lambda h: h["value"])
+        return max(self.history, key=lambda h: _finite_or_minus_inf(h["value"]))
 
     def to_json(self) -> dict:
         b = self.best

@@ -164,3 +164,15 @@ def test_summary_reports_the_incumbents_report_at_each_budget():
     assert s["report_top_fraction_test@10"]["mean"] == pytest.approx(
         bench.report_top_fraction(evs[4].report["test"]))
     assert "report_test@20" not in s  # fewer than 20 evaluations
+
+
+def test_plot_with_failed_first_evaluations(tmp_path):
+    """A run whose first evaluations failed (-inf best so far) still gets its plot."""
+    from metanas.harness import plot_results
+
+    hist = [{"value": float("nan"), "best_so_far": float("-inf")}] * 2 + [
+        {"value": 50.0 + i, "best_so_far": 50.0 + i} for i in range(8)]
+    results = {"task": "toy", "space": "nb201", "budget": 10,
+               "results": {"rs": {"runs": [{"seed": 0, "history": hist}]}}}
+    plot_results(results, tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 0

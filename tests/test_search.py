@@ -70,3 +70,15 @@ def test_bad_arguments(kw):
     ev = LinearToy()
     with pytest.raises(ValueError):
         run_search(strategies.make("rs", ev.space), ev, **kw)
+
+
+def test_best_is_the_best_finite_value():
+    """A failed (NaN) first evaluation is never the run's best."""
+    from metanas.search import SearchRun
+
+    run = SearchRun("rs", 0, "toy", history=[
+        {"arch": "a", "value": float("nan")}, {"arch": "b", "value": 3.0},
+        {"arch": "c", "value": 5.0}, {"arch": "d", "value": 5.0}])
+    assert run.best["arch"] == "c"
+    assert SearchRun("rs", 0, "toy", history=[{"arch": "a", "value": float("nan")}]).best["arch"] == "a"
+    assert SearchRun("rs", 0, "toy").best is None

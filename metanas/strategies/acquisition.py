@@ -27,6 +27,14 @@ def check_acquisition(name: str, extra: tuple[str, ...] = ()) -> str:
     return name
 
 
+def incumbent(best_f: float):
+    """``best_f`` as a float64 tensor: botorch keeps a Python float as a float32 buffer, which
+    at large offsets (values near 1e6: a resolution of 0.06) changes which candidate wins."""
+    import torch
+
+    return torch.tensor(float(best_f), dtype=torch.float64)
+
+
 def make_acquisition(name: str, model, best_f: float, ucb_beta: float = 2.0):
     """botorch analytic acquisition ``name`` on ``model`` (UCB: mean + sqrt(beta) * std;
     the others improve on ``best_f``, in the model's output units)."""
@@ -35,7 +43,7 @@ def make_acquisition(name: str, model, best_f: float, ucb_beta: float = 2.0):
     cls = getattr(analytic, ACQUISITIONS[check_acquisition(name)])
     if name == "ucb":
         return cls(model, beta=ucb_beta)
-    return cls(model, best_f=best_f)
+    return cls(model, best_f=incumbent(best_f))
 
 
 def score_candidates(model, X, name: str, best_f: float, *, ucb_beta: float = 2.0,

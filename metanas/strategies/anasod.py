@@ -44,6 +44,7 @@ import numpy as np
 
 from ..spaces import Arch, CellSpace
 from ..spaces.encodings import opdist, round_to_counts
+from .acquisition import incumbent
 from .base import Strategy, register
 
 
@@ -288,7 +289,7 @@ class AnasodBO(_AnasodBase):
         model, best_f = self._fit()
         counts = self.encoding_pool()
         with torch.no_grad(), quiet_warnings():
-            acq = LogExpectedImprovement(model, best_f=best_f)
+            acq = LogExpectedImprovement(model, best_f=incumbent(best_f))
             X = torch.as_tensor(counts / self.space.n_edges, dtype=torch.float64)
             vals = acq(X.unsqueeze(-2)).numpy()
         vals = np.where(np.isnan(vals), -np.inf, vals)

@@ -81,16 +81,31 @@ class Strategy:
         return archs
 
     def tell(self, archs: Sequence[Arch], values: Sequence[float]) -> None:
-        """Record the values of ``archs`` (higher is better)."""
+        """Record the values of ``archs`` (higher is better; NaN / -inf for a failed
+        evaluation).
+
+        Archs that were not asked are taken as observations too (a warm start), and an arch
+        told twice is observed twice (the harness does so only once every allowed arch is
+        taken). Every arch and value is checked before anything changes: an invalid arch
+        raises ``InvalidArchitecture``, a value that is not a number ``TypeError``, and the
+        strategy is left as it was.
+        """
         if len(archs) != len(values):
             raise ValueError(f"tell got {len(archs)} archs and {len(values)} values")
-        archs = [tuple(int(v) for v in a) for a in archs]
+        archs = [self.space.validate(a) for a in archs]
+        vals = []
+        for a, v in zip(archs, values):
+            try:
+                vals.append(float(v))
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"tell: the value of {a} is {v!r}, not a number (use NaN for "
+                                f"a failed evaluation)") from exc
         for a in archs:
             if a in self.pending:
                 self.pending.remove(a)
         self.X.extend(archs)
-        self.y.extend(float(v) for v in values)
-        self._on_tell(archs, [float(v) for v in values])
+        self.y.extend(vals)
+        self._on_tell(archs, vals)
 
     # ------------------------------------------------------------------ helpers
     @property

@@ -78,6 +78,7 @@ import numpy as np
 
 from ..spaces import Arch, CellSpace
 from ..spaces.encodings import encode
+from .acquisition import incumbent
 from .base import Strategy, register
 
 logger = logging.getLogger(__name__)
@@ -532,13 +533,13 @@ class ProxyBO(Strategy):
         # Q candidates: random + local
         cands = self._random(self.n_random, set())
         cands += self._local(self.n_local, set(cands))
+        cands = list(dict.fromkeys(cands))
         if len(cands) < n:
             cands += self._random(n - len(cands), set(cands))
-        if len(cands) < n:  # every proposable arch is taken
-            cands += self.sample_unseen(n - len(cands), exclude=set(cands))
-        cands = list(dict.fromkeys(cands))
+        if not cands:  # every proposable arch is taken: repeats
+            return self.sample_unseen(n)
         with torch.no_grad(), quiet_warnings():
-            acq = LogExpectedImprovement(model, best_f=float(yo.max()))
+            acq = LogExpectedImprovement(model, best_f=incumbent(yo.max()))
             ei = acq(self._encode(cands).unsqueeze(-2)).numpy()
         ei = np.where(np.isnan(ei), -np.inf, ei)
         R = [ranks_desc(np.where(np.isfinite(ei), ei, -1e300))]
@@ -548,6 +549,8 @@ class ProxyBO(Strategy):
         # lowest combined rank first, exact ties at random
         order = np.lexsort((self.rng.random(len(cands)), CR))
         out = [cands[int(i)] for i in order[:n]]
+        if len(out) < n:  # every proposable arch is taken: repeats
+            out += self.sample_unseen(n - len(out), exclude=set(out))
         self.last_step = {"G": G.tolist(), "weights": np.asarray(w).tolist(),
                           "tau": temperature(self.tau0, T), "Q": len(cands),
                           "names": ["surrogate", *self.provider.names]}

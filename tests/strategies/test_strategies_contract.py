@@ -12,6 +12,7 @@ import pytest
 
 from metanas import strategies
 from metanas.search import run_search
+from metanas.spaces import InvalidArchitecture
 from metanas.spaces.encodings import opdist
 from metanas.strategies.proxybo import FunctionProvider
 from strategy_toys import LinearToy
@@ -125,6 +126,33 @@ def test_candidates_respected(name):
     run = run_search(make(name, ev2.space, seed=0, candidates=small), ev2, budget=8)
     archs = [ev2.space.from_str(h["arch"]) for h in run.history]
     assert set(archs[:6]) == set(small) and set(archs) <= set(small)
+    # a batch larger than what is left of the table: the free rows first, then repeats
+    ev3 = LinearToy()
+    run = run_search(make(name, ev3.space, seed=0, candidates=cands[:12]), ev3, budget=15,
+                     batch_size=5)
+    archs = [ev3.space.from_str(h["arch"]) for h in run.history]
+    assert len(archs) == 15 and set(archs[:12]) == set(cands[:12]) <= set(archs)
+    assert set(archs) <= set(cands[:12])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bad_tell_changes_nothing(name):
+    """A value that is not a number or an arch outside the space is refused by ``tell``
+    before anything changes (observations and pending archs stay in step)."""
+    ev = LinearToy()
+    st = make(name, ev.space, seed=0)
+    run_search(st, ev, budget=6, seed=0)
+    before = json.dumps(st.state_dict())
+    batch = st.ask(2)
+    with pytest.raises(TypeError, match="not a number"):
+        st.tell(batch, [0.5, None])
+    for bad in [(9,) * ev.space.n_edges, (1, 2, 3), (-1,) + (0,) * (ev.space.n_edges - 1)]:
+        with pytest.raises(InvalidArchitecture):
+            st.tell([batch[0], bad], [0.5, 0.5])
+    assert st.pending == batch and len(st.X) == len(st.y) == 6
+    st.tell(batch, [e.value for e in ev.evaluate(batch)])
+    assert len(st.X) == len(st.y) == 8 and not st.pending
+    assert json.loads(before)["X"] == [list(a) for a in st.X[:6]]
 
 
 # ---------------------------------------------------------------------- quality sanity
