@@ -7,6 +7,10 @@ and ``metanas.base.meta``).
     python train_meta.py --space transnas_micro --exclude-task transnas_micro/jigsaw --out DIR
     python train_meta.py --space nb201 --out DIR --resume            # continue an interrupted run
 
+Rerunning a command continues the run saved in ``--out`` (same settings; only ``--iters`` may
+grow); a saved run with other settings is refused. ``--resume`` insists on a saved run,
+``--fresh`` starts over.
+
 ``--tasks T1,T2`` (or ``all``, the default) picks the meta-training tasks of the space,
 ``--exclude-task`` (repeatable, or comma-separated) removes some (leave-one-task-out).
 
@@ -20,6 +24,29 @@ from __future__ import annotations
 
 import argparse
 import sys
+
+
+def _recipe_args(argv) -> list[str]:
+    """The command-line arguments that define the checkpoint (for its card's rebuild command):
+    all but ``--resume`` / ``--fresh``, which only say how this invocation got there."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return [x for x in args if x not in ("--resume", "--fresh")]
+
+
+def _push_problem(repo_id: str) -> str | None:
+    """Why ``--push-to-hub repo_id`` cannot work, checked before training (``None``: fine)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    from metanas.hub import hub_offline
+
+    if hub_offline():
+        return (f"HF_HUB_OFFLINE is set: cannot push to {repo_id!r}; unset it, or drop "
+                f"--push-to-hub and push the folder later")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        return f"--push-to-hub {repo_id!r} is not a Hub repo id; use NAME or OWNER/NAME"
+    return None
 
 
 def _split(values):
@@ -45,7 +72,12 @@ def main(argv=None) -> int:
                    "validation (default: held-out archs of the training tasks)")
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--iters", type=int, default=600, help="Reptile outer iterations (max)")
-    p.add_argument("--resume", action="store_true", help="continue from --out's last state")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--resume", action="store_true",
+                      help="continue the run saved in --out (an error when there is none; "
+                           "without the flag a run with the same settings is also continued)")
+    when.add_argument("--fresh", action="store_true",
+                      help="start over, discarding the run saved in --out")
     p.add_argument("--meta-dataset", default=None,
                    help="meta-dataset collection name or folder (default: all shipped)")
     p.add_argument("--batch-size", type=int, default=100)
@@ -81,6 +113,12 @@ def main(argv=None) -> int:
     b.add_argument("--tasks-per-iter", type=int, default=2, help="tasks per outer step C (2)")
     b.add_argument("--val-steps", type=int, default=20, help="adaptation steps in validation")
     a = p.parse_args(argv)
+    a.resume = True if a.resume else (False if a.fresh else "auto")
+    if a.push_to_hub:
+        err = _push_problem(a.push_to_hub)
+        if err:
+            print(f"train_meta.py: error: {err}", file=sys.stderr)
+            return 2
     if a.method == "base":
         return _main_base(a, p, argv)
     import torch
@@ -99,7 +137,7 @@ def main(argv=None) -> int:
                       balance_sources=a.balance_sources, meta_dataset=a.meta_dataset,
                       target_transform=a.target_transform, top_share=a.top_share,
                       top_quantile=a.top_quantile)
-    cmd = command_line(["train_meta.py"] + list(sys.argv[1:] if argv is None else argv))
+    cmd = command_line(["train_meta.py"] + _recipe_args(argv))
     try:
         st = train(cfg, a.out, resume=a.resume, progress=not a.no_progress, command=cmd)
         from metanas.hub import push_to_hub
@@ -109,8 +147,9 @@ def main(argv=None) -> int:
         print(f"train_meta.py: error: {msg}", file=sys.stderr)
         return 2
     bm = st.get("best_metrics") or {}
+    rho = f"{bm['spearman']:.3f}" if "spearman" in bm else "n/a (no validation set)"
     print(f"wrote {a.out}: {st['iter']} iterations, best iter {st['best_iter']}, "
-          f"validation Spearman {bm.get('spearman', float('nan')):.3f}, "
+          f"validation Spearman {rho}, "
           f"wall {st['wall_s']:.0f} s" + (f"; pushed to {url}" if url else ""))
     return 0
 
@@ -147,8 +186,7 @@ def _main_base(a, p, argv) -> int:
                              task_seed=a.task_seed, n_heldout=a.n_heldout, n_val=a.n_val,
                              n_tasks=a.n_tasks, tasks=tasks, tasks_per_iter=a.tasks_per_iter,
                              val_steps=a.val_steps, seed=a.seed, **opt)
-        args = [x for x in (sys.argv[1:] if argv is None else argv) if x != "--resume"]
-        cmd = command_line(["train_meta.py"] + args)
+        cmd = command_line(["train_meta.py"] + _recipe_args(argv))
         st = meta_train_base(cfg, a.out, resume=a.resume, progress=not a.no_progress,
                              command=cmd)
         from metanas.hub import push_to_hub
@@ -157,8 +195,9 @@ def _main_base(a, p, argv) -> int:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"train_meta.py: error: {msg}", file=sys.stderr)
         return 2
+    val = "n/a (no validation task)" if st["best_val"] is None else f"{st['best_val']:.3f}"
     print(f"wrote {a.out}: {st['iter']} iterations, best iter {st['best_iter']}, validation "
-          f"CE after adaptation {st['best_val']:.3f}, wall {st['wall_s']:.0f} s"
+          f"CE after adaptation {val}, wall {st['wall_s']:.0f} s"
           + (f"; pushed to {url}" if url else ""))
     return 0
 

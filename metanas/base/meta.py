@@ -26,7 +26,9 @@ posterior-mean weights and ``softmax(phi)`` architecture weights. Early stopping
 
 Resumable like ``metanas.meta.tnas_train``: every ``save_every`` iterations ``last.safetensors``
 + ``best.safetensors`` + ``training_state.json`` (the sampler's generator state, history);
-``resume=True`` continues the same run.
+``resume="auto"`` (default) continues a run saved with the same settings (only ``iters`` may
+grow) and refuses one with other settings, ``True`` insists on a saved run, ``False`` starts
+over.
 
 Outputs in ``out``: ``model.safetensors`` + ``config.json`` (``save_base``: the ``BaseCheckpoint``
 config, nested ``BayesConfig`` / ``ELBOConfig``, the task lists), ``README.md`` (model card
@@ -35,6 +37,7 @@ with the command), ``training_state.json``, ``last.safetensors``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,8 +48,9 @@ import torch.nn.functional as F
 from .. import __version__
 from ..errors import UserInputError
 from ..io import atomic_write_bytes, atomic_write_json
-from ..meta.checkpoint import (command_line, generator_state, load_weights, platform_info,
-                               resume_training_state, save_weights)
+from ..meta.checkpoint import (BEST_WEIGHTS, command_line, generator_state, load_weights,
+                               open_training_run, platform_info, resume_training_state,
+                               save_training_state, save_weights)
 from .adapt import AdaptConfig, adapt
 from .bayes import BayesConfig, BayesSuperNet
 from .elbo import ELBOConfig, TaskBatches, elbo_loss, sample_batch
@@ -120,6 +124,24 @@ class BaseMetaConfig:
     seed: int = 0
     model: dict = field(default_factory=dict)
     elbo: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        """A one-line ``UserInputError`` for a setting out of range."""
+        for name in ("ways", "n_tasks", "iters", "tasks_per_iter", "inner_steps", "val_every",
+                     "save_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise UserInputError(f"{name} must be an integer >= 1, got "
+                                     f"{v!r}")
+        for name in ("n_heldout", "n_val", "patience", "val_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise UserInputError(f"{name} must be an integer >= 0, got "
+                                     f"{v!r}")
+        for name in ("inner_lr", "outer_lr", "outer_lr_final"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise UserInputError(f"{name} must be a number > 0, got {v!r}")
 
 
 def draw_tasks(cfg: BaseMetaConfig) -> tuple[list[str], list[str], list[str]]:
@@ -196,7 +218,7 @@ def validate(model: BayesSuperNet, val_data: list, ckpt: BaseCheckpoint, steps: 
     return sum(vals) / len(vals)
 
 
-def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = False,
+def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool | str = "auto",
                     progress: bool = True, command: str | None = None) -> dict:
     """Meta-train (or resume) a BASE prior into ``out``; returns the training state."""
     from .. import spaces
@@ -204,6 +226,7 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = Fals
     from ..train import build_task
     from .supernet import supported_space
 
+    cfg.check()
     try:
         space = supported_space(spaces.get(cfg.space))
     except ValueError as exc:
@@ -230,19 +253,17 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = Fals
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE_NAME
-    if resume and state_path.exists():
-        resume_training_state(out, STATE_NAME, state, model, gen, iters=cfg.iters,
-                              same_run=lambda old: old.get("training_tasks") == train_ids
-                              and old.get("config", {}).get("space") == cfg.space)
+    if open_training_run(out, STATE_NAME, resume=resume, config=asdict(cfg),
+                         defaults=asdict(BaseMetaConfig()), training_tasks=train_ids):
+        resume_training_state(out, STATE_NAME, state, model, gen, iters=cfg.iters)
 
     def save_state(done: bool = False) -> None:
-        save_weights(model, out / "last.safetensors", state["iter"])
         state.update(generator=generator_state(gen), config=asdict(cfg), training_tasks=train_ids,
                      val_tasks=val, heldout_tasks=held, done=done)
-        atomic_write_json(state_path, state, indent=1)
+        save_training_state(out, STATE_NAME, model, state)
 
     loss_fn = _loss_fn(elbo)
-    best_path = out / "best.safetensors"
+    best_path = out / BEST_WEIGHTS
 
     def step(it: int, lam: float):
         idx = torch.randperm(len(batches), generator=gen)[:cfg.tasks_per_iter].tolist()
@@ -268,7 +289,7 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool = Fals
                   save_every=cfg.save_every, save_state=save_state,
                   progress_desc=f"meta-train base/{space.name}" if progress else None,
                   postfix=postfix)
-    save_weights(model, out / "last.safetensors", state["iter"])
+    save_state()  # the resume point of the finished loop (weights and state together)
     if best_path.exists():
         load_weights(model, best_path)
     elif state["best_iter"] is None:

@@ -249,47 +249,121 @@ def set_generator_state(gen: torch.Generator, text: str) -> None:
     gen.set_state(torch.tensor(list(base64.b64decode(text)), dtype=torch.uint8))
 
 
-def save_weights(model: torch.nn.Module, path: str | Path, it: int) -> None:
-    """``model``'s state dict as safetensors (metadata ``iter``), written atomically."""
+def save_weights(model: torch.nn.Module, path: str | Path, it: int,
+                 state: dict | None = None) -> None:
+    """``model``'s state dict as safetensors (metadata ``iter``, and the training ``state`` as
+    JSON when given), written atomically."""
     from safetensors.torch import save
 
     sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
-    atomic_write_bytes(path, save(sd, metadata={"iter": str(it)}))
+    meta = {"iter": str(it)}
+    if state is not None:
+        meta[STATE_KEY] = json.dumps(state)
+    atomic_write_bytes(path, save(sd, metadata=meta))
 
 
 def load_weights(model: torch.nn.Module, path: str | Path) -> int:
     """Load ``save_weights``'s file into ``model``; returns its ``iter`` (-1 if absent)."""
-    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    with safe_open(str(path), "pt") as f:
-        it = int((f.metadata() or {}).get("iter", -1))
+    it = int(_weights_metadata(path).get("iter", -1))
     model.load_state_dict(load_file(str(path)))
     return it
 
 
-def resume_training_state(out: str | Path, state_name: str, state: dict, model: torch.nn.Module,
-                          gen: torch.Generator, *, same_run: Callable[[dict], bool],
-                          iters: int) -> None:
-    """Continue a resumable training loop from ``<out>/<state_name>`` (JSON) and
-    ``<out>/last.safetensors``: loads the weights into ``model`` and the generator state into
-    ``gen``, and copies the saved values of ``state``'s keys into ``state`` (in place).
+def _weights_metadata(path: str | Path) -> dict:
+    from safetensors import safe_open
 
-    ``same_run(saved_state)`` says whether the saved run is this one (space, task set); if not,
-    or if the weights and the state disagree on the iteration, a one-line ``UserInputError``.
+    with safe_open(str(path), "pt") as f:
+        return dict(f.metadata() or {})
+
+
+#: ``last.safetensors`` carries the training state it belongs to under this metadata key, so
+#: that weights and state are one atomic write (a crash between writing the weights and
+#: ``training_state.json`` cannot leave a folder that no longer resumes)
+STATE_KEY = "training_state"
+LAST_WEIGHTS = "last.safetensors"
+BEST_WEIGHTS = "best.safetensors"
+#: settings that may differ when a saved run is continued: more iterations extend it
+GROWABLE = ("iters",)
+
+
+def save_training_state(out: str | Path, state_name: str, model: torch.nn.Module,
+                        state: dict) -> None:
+    """The resume point of a training loop: ``<out>/last.safetensors`` (weights + ``state``)
+    then ``<out>/<state_name>`` (the same state as readable JSON)."""
+    from ..io import atomic_write_json
+
+    out = Path(out)
+    save_weights(model, out / LAST_WEIGHTS, int(state["iter"]), state=state)
+    atomic_write_json(out / state_name, state, indent=1)
+
+
+def open_training_run(out: str | Path, state_name: str, *, resume: bool | str,
+                      config: dict, defaults: dict, training_tasks: list[str]) -> bool:
+    """Whether meta-training into ``out`` continues the run saved there (``True``) or starts
+    a new one (``False``, after removing a saved run's resume files).
+
+    ``resume``: ``"auto"`` continues a saved run with the same settings and starts one where
+    none is saved; ``True`` insists on a saved run; ``False`` starts over. ``config`` is the
+    run's settings (``asdict`` of its config dataclass) and ``defaults`` the dataclass's
+    defaults (for settings added after a run was saved): a saved run with other settings
+    (other than ``GROWABLE``) or other training tasks is a one-line ``UserInputError`` naming
+    the first difference, never silently continued or overwritten.
+    """
+    from ..errors import UserInputError
+    from ..io import read_json
+
+    out = Path(out)
+    path = out / state_name
+    if resume not in ("auto", True, False):
+        raise ValueError(f"resume must be 'auto', True or False, got {resume!r}")
+    if resume is False or not path.exists():
+        if resume is True:
+            raise UserInputError(f"{out} holds no meta-training run to resume (no {state_name}); "
+                                 f"drop --resume to start one")
+        for name in (state_name, LAST_WEIGHTS, BEST_WEIGHTS):
+            (out / name).unlink(missing_ok=True)
+        return False
+    old = read_json(path)
+    saved = {**defaults, **old.get("config", {})}
+    for key in config:
+        if key not in GROWABLE and _jsonable(saved.get(key)) != _jsonable(config[key]):
+            raise UserInputError(
+                f"{out} holds a meta-training run with {key}={saved.get(key)!r}, not "
+                f"{config[key]!r}; rerun with its settings to continue it, --fresh to start "
+                f"over, or use another --out")
+    if sorted(old.get("training_tasks", [])) != sorted(training_tasks):
+        raise UserInputError(f"{out} holds a meta-training run on other tasks; rerun with its "
+                             f"tasks to continue it, --fresh to start over, or use another --out")
+    return True
+
+
+def _jsonable(v: Any) -> Any:
+    return json.loads(json.dumps(v))
+
+
+def resume_training_state(out: str | Path, state_name: str, state: dict, model: torch.nn.Module,
+                          gen: torch.Generator, *, iters: int) -> None:
+    """Continue a resumable training loop from ``<out>/last.safetensors`` (weights + the
+    state saved with them by ``save_training_state``; ``<out>/<state_name>`` for a folder
+    saved before the state travelled with the weights): loads the weights into ``model`` and
+    the generator state into ``gen``, and copies the saved values of ``state``'s keys into
+    ``state`` (in place). Whether the saved run is this one is ``open_training_run``'s check.
     A run that stopped early goes on when ``iters`` now allows more iterations."""
     from ..errors import UserInputError
     from ..io import read_json
 
     out = Path(out)
-    old = read_json(out / state_name)
-    if not same_run(old):
-        raise UserInputError(f"{out / state_name} is from another space / task set; use "
-                             f"another --out")
-    it_w = load_weights(model, out / "last.safetensors")
+    last = out / LAST_WEIGHTS
+    if not last.exists():
+        raise UserInputError(f"{last} is missing; rerun with --fresh to start over")
+    meta = _weights_metadata(last)
+    old = json.loads(meta[STATE_KEY]) if STATE_KEY in meta else read_json(out / state_name)
+    it_w = load_weights(model, last)
     if it_w != old["iter"]:
-        raise UserInputError(f"{out / 'last.safetensors'} (iter {it_w}) does not match "
-                             f"{state_name} (iter {old['iter']})")
+        raise UserInputError(f"{last} (iter {it_w}) does not match {state_name} (iter "
+                             f"{old['iter']}); rerun with --fresh to start over")
     set_generator_state(gen, old["generator"])
     for k in state:
         if k in old:

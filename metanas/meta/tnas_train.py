@@ -40,15 +40,22 @@ Validation (lower is better: ``val = -Spearman``): the model conditioned (no ada
 ``val_k`` archs of a validation task predicts ``val_m`` other archs; the Spearman rank
 correlation of the posterior mean with the truth, averaged over ``val_draws`` fixed draws and
 over the validation tasks. Validation tasks are ``val_tasks`` (whole tasks never trained on)
-when given; otherwise a held-out ``val_frac`` of the archs of every large training task (never
-in a training mini-batch) - with 2-7 large tasks per space, holding a whole one out costs too
-much training signal. The held-out mean log predictive density is recorded too.
+when given (any task of the space, also one outside ``tasks``; not an excluded one); otherwise
+a held-out ``val_frac`` of the archs of every large training task (never in a training
+mini-batch) - with 2-7 large tasks per space, holding a whole one out costs too much training
+signal. A task holds out at least ``val_k + VAL_MIN_TARGETS`` archs, and one with fewer than
+twice that many archs none (it is too small to validate on). The held-out mean log predictive
+density is recorded too. Without any validation set the run trains all ``iters`` iterations
+and keeps the last weights (a warning says so).
 
 Early stopping after ``patience`` validations without improvement; the best validated weights
 are written as the checkpoint. Resumable: every ``save_every`` iterations (and at the end) the
 last weights, the best weights, the sampler's ``torch.Generator`` state and the history are
-written atomically (``last.safetensors``, ``best.safetensors``, ``training_state.json``);
-``resume=True`` continues bit-identically (same thread count).
+written atomically (``last.safetensors`` carries the state it belongs to, ``best.safetensors``,
+``training_state.json``). ``resume="auto"`` (default) continues the run saved in ``out`` when
+its settings are the same (only ``iters`` may grow) and refuses one with other settings in one
+line; ``True`` insists on a saved run, ``False`` starts over. A resumed run continues
+bit-identically (same thread count).
 
 Outputs in ``out``: ``model.safetensors`` + ``config.json`` (``DeepKernelGP.save_pretrained``,
 best weights), ``prior_context.safetensors`` (a small set of archs with their mean
@@ -59,6 +66,7 @@ to rank architectures before any target observation, the "top-k" initial design)
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from dataclasses import asdict, dataclass, field
@@ -71,13 +79,18 @@ from torch import Tensor
 
 from ..io import atomic_write_bytes, atomic_write_json
 from .checkpoint import command_line as _command_line
-from .checkpoint import (generator_state, load_weights, platform_info,
-                         resume_training_state, save_weights)
+from .checkpoint import (BEST_WEIGHTS, generator_state, load_weights, open_training_run,
+                         platform_info, resume_training_state, save_training_state,
+                         save_weights)
 
 __all__ = ["TrainConfig", "TaskData", "load_tasks", "train", "batch_nll", "MethodNotAvailable",
            "PRIOR_CONTEXT", "STATE_NAME"]
 
+logger = logging.getLogger(__name__)
+
 STATE_NAME = "training_state.json"
+#: a validation draw predicts at least this many held-out archs (besides its ``val_k`` context)
+VAL_MIN_TARGETS = 10
 PRIOR_CONTEXT = "prior_context.safetensors"
 METHODS = ("tnas", "base")
 
@@ -122,6 +135,34 @@ class TrainConfig:
     top_quantile: float = 0.05
     meta_dataset: str | None = None
     model: dict = field(default_factory=dict)
+
+    def check(self) -> None:
+        """A one-line ``UserInputError`` for a setting out of range."""
+        from ..errors import UserInputError
+
+        for name in ("iters", "inner_steps", "batch_size", "val_every", "val_k", "val_m",
+                     "val_draws", "save_every", "min_large", "small_group"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise UserInputError(f"{name} must be an integer >= 1, got "
+                                     f"{v!r}")
+        if isinstance(self.patience, bool) or not isinstance(self.patience, int) \
+                or self.patience < 0:
+            raise UserInputError(f"patience must be an integer >= 0 (0: no early stopping), got "
+                                 f"{self.patience!r}")
+        for name in ("inner_lr", "outer_lr", "outer_lr_final"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise UserInputError(f"{name} must be a number > 0, got {v!r}")
+        if not 0.0 <= self.small_prob <= 1.0 or not 0.0 < self.val_frac < 1.0:
+            raise UserInputError(f"small_prob must be in [0, 1] and val_frac in (0, 1), got "
+                                 f"{self.small_prob} and {self.val_frac}")
+        if not 0.0 <= self.top_share <= 1.0 or not 0.0 < self.top_quantile <= 1.0:
+            raise UserInputError(f"top_share must be in [0, 1] and top_quantile in (0, 1], got "
+                                 f"{self.top_share} and {self.top_quantile}")
+        if self.target_transform not in TARGET_TRANSFORMS:
+            raise UserInputError(f"target_transform must be one of "
+                                 f"{', '.join(TARGET_TRANSFORMS)}, got {self.target_transform!r}")
 
 
 @dataclass
@@ -184,6 +225,30 @@ def load_tasks(md, space, tasks: Sequence[str] | None = None,
                             _samples_tensor(feats.get(tid))))
     order = {tid: i for i, tid in enumerate(t["task"])}
     out.sort(key=lambda d: order.get(d.name, 0))
+    empty = sorted(set(t["task"]) - {d.name for d in out})
+    if empty:
+        from ..errors import UserInputError
+
+        raise UserInputError(
+            f"task {empty[0]!r} has no finite value of its default metric "
+            f"{metric[empty[0]]!r} (split 'valid'); fix the meta-dataset or leave the task out "
+            f"with --exclude-task")
+    return out
+
+
+def resolve_in_space(md, space, tasks: Sequence[str], option: str) -> list[str]:
+    """``tasks`` as task ids of ``md`` (``MetaDataset.resolve_task``), each checked to be a task
+    of ``space``: a one-line ``UserInputError`` naming ``option`` otherwise."""
+    from ..errors import UserInputError
+
+    out = []
+    for name in tasks:
+        tid = md.resolve_task(name)
+        where = str(md.task(tid)["space"])
+        if where != space.name:
+            raise UserInputError(f"{option} {name!r} is a task of space {where}, not "
+                                 f"{space.name}; drop it or use --space {where}")
+        out.append(tid)
     return out
 
 
@@ -369,7 +434,8 @@ def _prior_context(tasks: list[TaskData], cfg: TrainConfig, space, rng: np.rando
     return X.astype(np.int64), vals
 
 
-def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
+def train(cfg: TrainConfig, out: str | Path, *, resume: bool | str = "auto",
+          progress: bool = True,
           command: str | None = None, md=None) -> dict:
     """Meta-train (or resume) and write the checkpoint folder ``out``; returns the final
     training state (``best_iter``, ``best_val``, history, wall time...)."""
@@ -383,42 +449,66 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
         raise MethodNotAvailable("method 'base' is meta-trained by "
                                  "metanas.base.meta.meta_train_base "
                                  "(train_meta.py --method base), not by tnas_train")
+    from ..errors import UserInputError
+
     out = Path(out)
+    cfg.check()
     space = spaces.get(cfg.space)
     cfg.space = space.name
     if md is None:
         md = MetaDataset.load(cfg.meta_dataset) if cfg.meta_dataset else MetaDataset.load()
-    cfg.exclude = [md.resolve_task(t) for t in cfg.exclude]
-    cfg.val_tasks = [md.resolve_task(t) for t in cfg.val_tasks]
+    if cfg.tasks is not None:
+        cfg.tasks = resolve_in_space(md, space, cfg.tasks, "--tasks")
+    cfg.exclude = resolve_in_space(md, space, cfg.exclude, "--exclude-task")
+    cfg.val_tasks = resolve_in_space(md, space, cfg.val_tasks, "--val-tasks")
     collections = {source_of(t) for t in md.task_ids()}
     unknown = sorted(set(cfg.exclude_sources) - collections)
     if unknown:
         raise ValueError(f"--exclude-source {unknown[0]!r} is no collection of the meta-dataset; "
                          f"choose from {', '.join(sorted(collections))}")
+    both = [t for t in cfg.val_tasks if t in cfg.exclude or source_of(t) in cfg.exclude_sources]
+    if both:
+        raise UserInputError(f"{both[0]!r} is both a validation task (--val-tasks) and left out "
+                             f"(--exclude-task / --exclude-source); choose one")
     all_tasks = load_tasks(md, space, cfg.tasks, list(cfg.exclude), list(cfg.exclude_sources))
     train_tasks = [d for d in all_tasks if d.name not in set(cfg.val_tasks)]
     val_only = [d for d in all_tasks if d.name in set(cfg.val_tasks)]
+    # validation tasks outside --tasks are loaded (and standardised) on their own
+    outside = [t for t in cfg.val_tasks if t not in {d.name for d in val_only}]
+    extra = load_tasks(md, space, outside) if outside else []
     if not train_tasks:
-        raise ValueError(f"no meta-training task left in space {space.name!r}")
+        raise UserInputError(f"no meta-training task left in space {space.name!r} (every "
+                             f"selected task is a validation task or left out); select more "
+                             f"with --tasks or fewer with --val-tasks / --exclude-task")
     _standardise(all_tasks, cfg.min_large, cfg.target_transform)
-    if not 0.0 <= cfg.top_share <= 1.0 or not 0.0 < cfg.top_quantile <= 1.0:
-        raise ValueError(f"top_share must be in [0, 1] and top_quantile in (0, 1], got "
-                         f"{cfg.top_share} and {cfg.top_quantile}")
+    _standardise(extra, cfg.min_large, cfg.target_transform)
+    val_only += extra
+    n_min = cfg.val_k + VAL_MIN_TARGETS
+    small_val = [d.name for d in val_only if len(d.y) < n_min]
+    if small_val:
+        raise UserInputError(f"validation task {small_val[0]!r} has fewer than {n_min} archs "
+                             f"(val_k {cfg.val_k} + {VAL_MIN_TARGETS}); choose a larger one")
     rng = np.random.default_rng(cfg.seed)
     large = [d for d in train_tasks if len(d.y) >= cfg.min_large]
     small = [d for d in train_tasks if 2 <= len(d.y) < cfg.min_large]
     if not large and not small:
-        raise ValueError("no training task has >= 2 archs")
+        raise UserInputError("no training task has >= 2 archs; add archs or tasks")
     val_sets: list[tuple[TaskData, np.ndarray]] = []
     for d in large:
         perm = rng.permutation(len(d.y))
-        n_val = 0 if cfg.val_tasks else min(cfg.val_max, int(round(cfg.val_frac * len(d.y))))
+        n_val = 0
+        if not cfg.val_tasks and len(d.y) >= 2 * n_min:
+            n_val = min(cfg.val_max, max(n_min, int(round(cfg.val_frac * len(d.y)))))
         d.val_rows, d.train_rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
         if n_val:
             val_sets.append((d, d.val_rows))
     for d in val_only:
         val_sets.append((d, np.arange(len(d.y))))
-    feat_dims = {int(d.samples.shape[-1]) for d in all_tasks if d.samples is not None}
+    if not val_sets:
+        logger.warning("no validation: no training task has %d archs to hold %d out (and no "
+                       "--val-tasks); training all %d iterations, keeping the last weights",
+                       2 * n_min, n_min, cfg.iters)
+    feat_dims = {int(d.samples.shape[-1]) for d in all_tasks + val_only if d.samples is not None}
     if len(feat_dims) > 1:
         raise ValueError(f"tasks have sample features of different sizes {sorted(feat_dims)}")
     feat_dim = feat_dims.pop() if feat_dims else None
@@ -429,14 +519,14 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
     state: dict[str, Any] = {**new_loop_state(), "best_metrics": None, "done": False}
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE_NAME
-    if resume and state_path.exists():
-        names = sorted(d.name for d in train_tasks)
-        resume_training_state(out, STATE_NAME, state, model, gen, iters=cfg.iters,
-                              same_run=lambda old: old.get("config", {}).get("space") == cfg.space
-                              and sorted(old.get("training_tasks", [])) == names)
+    if open_training_run(out, STATE_NAME, resume=resume, config=asdict(cfg),
+                         defaults=asdict(TrainConfig()),
+                         training_tasks=[d.name for d in train_tasks]):
+        resume_training_state(out, STATE_NAME, state, model, gen, iters=cfg.iters)
     state["validation"] = (("held-out tasks: " + ", ".join(cfg.val_tasks)) if cfg.val_tasks
-                           else f"held-out archs ({cfg.val_frac:.0%}, <= {cfg.val_max}) of each "
-                                f"large training task")
+                           else f"held-out archs ({cfg.val_frac:.0%}, >= {n_min}, <= "
+                                f"{cfg.val_max}) of each large training task"
+                           if val_sets else "none (no task large enough)")
     n_small_w = cfg.small_prob if small and large else (1.0 if small else 0.0)
     by_source = _group_by_source(large) if cfg.balance_sources else [large]
 
@@ -458,12 +548,11 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
                        torch.as_tensor(d.y[sel]), d.samples)])
 
     def save_state(done: bool = False) -> None:
-        save_weights(model, out / "last.safetensors", state["iter"])
         state.update(generator=generator_state(gen), config=asdict(cfg),
                      training_tasks=[d.name for d in train_tasks], done=done)
-        atomic_write_json(state_path, state, indent=1)
+        save_training_state(out, STATE_NAME, model, state)
 
-    best_path = out / "best.safetensors"
+    best_path = out / BEST_WEIGHTS
     if state["iter"] and not best_path.exists() and state["best_iter"] is not None \
             and (out / "model.safetensors").exists():  # resuming a finished run
         from safetensors.torch import load_file
@@ -491,7 +580,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, progress: 
                   save_every=cfg.save_every, save_state=save_state,
                   progress_desc=f"meta-train tnas/{space.name}" if progress else None,
                   postfix=postfix)
-    save_weights(model, out / "last.safetensors", state["iter"])  # for --resume
+    save_state()  # the resume point of the finished loop (weights and state together)
     # final: best validated weights (or the last ones without validation)
     if best_path.exists():
         load_weights(model, best_path)

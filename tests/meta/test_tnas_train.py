@@ -97,9 +97,113 @@ def test_resume_continues(md, tmp_path):
     # resuming a finished run with the same budget does no more iterations
     same = train(_cfg(iters=6), tmp_path, resume=True, progress=False, md=md)
     assert same["history"] == again["history"]
-    # a state from another task set is refused
-    with pytest.raises(ValueError, match="another space"):
-        train(_cfg(iters=8, exclude=["toy/big0"]), tmp_path, resume=True, progress=False, md=md)
+    # a state from another task set or with other settings is refused, with or without
+    # --resume, and left as it was
+    saved = (tmp_path / "training_state.json").read_text()
+    for resume in (True, "auto"):
+        with pytest.raises(ValueError, match=r"with exclude=\[\], not \['toy/big0'\].*--fresh"):
+            train(_cfg(iters=8, exclude=["toy/big0"]), tmp_path, resume=resume, progress=False,
+                  md=md)
+        with pytest.raises(ValueError, match="with seed=0, not 3"):
+            train(_cfg(iters=8, seed=3), tmp_path, resume=resume, progress=False, md=md)
+    assert (tmp_path / "training_state.json").read_text() == saved
+    # the same settings continue without --resume too; --fresh (resume=False) starts over
+    assert train(_cfg(iters=7), tmp_path, progress=False, md=md)["history"][:6] == \
+        again["history"]
+    new = train(_cfg(seed=3), tmp_path, resume=False, progress=False, md=md)
+    assert new["iter"] == 4 and new["config"]["seed"] == 3
+    with pytest.raises(ValueError, match="holds no meta-training run to resume"):
+        train(_cfg(), tmp_path / "empty", resume=True, progress=False, md=md)
+
+
+def test_a_fresh_run_never_ships_an_earlier_runs_weights(md, tmp_path):
+    """``best.safetensors`` left by an interrupted run is not the checkpoint of a new run in
+    the same folder (here one without validation, which keeps its last weights)."""
+    from safetensors.torch import load_file
+
+    ref = train(_cfg(seed=1, val_k=30), tmp_path / "ref", progress=False, md=md)
+    assert ref["iter"] == ref["best_iter"] == 4 and ref["best_metrics"] is None
+    out = tmp_path / "used"
+    train(_cfg(), out, progress=False, md=md)
+    (out / "model.safetensors").replace(out / "best.safetensors")  # as if killed mid-way
+    train(_cfg(seed=1, val_k=30), out, resume=False, progress=False, md=md)
+    a, b = load_file(str(out / "model.safetensors")), load_file(str(tmp_path / "ref" /
+                                                                    "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_after_a_crash_between_weights_and_state(md, tmp_path):
+    """The resume point is ``last.safetensors`` with its state inside: killed after the
+    weights of the save at iteration 4 were written but before ``training_state.json`` was
+    (simulated: the JSON rewound to the save at 2), the run still resumes, bit-identically."""
+    from safetensors.torch import load_file
+
+    import metanas.meta.reptile as rep
+
+    full = train(_cfg(iters=6), tmp_path / "full", progress=False, md=md)
+    part = tmp_path / "part"
+    calls = {"n": 0}
+    real = rep.reptile_step
+
+    def crashing(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    rep.reptile_step = crashing
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(_cfg(iters=6), part, progress=False, md=md)
+    finally:
+        rep.reptile_step = real
+    old = json.loads((part / "training_state.json").read_text())
+    assert old["iter"] == 4
+    old["iter"], old["history"] = 2, old["history"][:2]
+    (part / "training_state.json").write_text(json.dumps(old))
+    st = train(_cfg(iters=6), part, resume=True, progress=False, md=md)
+    assert st["history"] == full["history"]
+    a, b = (load_file(str(d / "last.safetensors")) for d in (tmp_path / "full", part))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_validation_tasks_and_task_selection_errors(md, tmp_path):
+    """A validation task outside ``tasks`` is validated on (it was silently dropped); one
+    that is also left out, a task of another space or one with no value of its metric is a
+    one-line error."""
+    from metanas.errors import UserInputError
+
+    st = train(_cfg(tasks=["toy/big0", "toy/big1"], val_tasks=["toy/big2"]), tmp_path / "v",
+               progress=False, md=md)
+    assert st["training_tasks"] == ["toy/big0", "toy/big1"]
+    rhos = [h["spearman"] for h in st["history"] if "spearman" in h]
+    assert len(rhos) == 2 and all(r != 0.0 for r in rhos) and "toy/big2" in st["validation"]
+    with pytest.raises(UserInputError, match="both a validation task"):
+        train(_cfg(exclude=["toy/big2"], val_tasks=["toy/big2"]), tmp_path / "w",
+              progress=False, md=md)
+    other = MetaDataset(pd.concat([md.tasks, md.tasks.iloc[[0]].assign(task="nb/t0",
+                                                                        space="nb201")]),
+                        md.triples, name="two")
+    with pytest.raises(UserInputError, match="'nb/t0' is a task of space nb201, not "
+                                             "transnas_micro"):
+        train(_cfg(tasks=["toy/big0", "nb/t0"]), tmp_path / "x", progress=False, md=other)
+    wrong = MetaDataset(md.tasks.assign(default_metric=np.where(md.tasks["task"] == "toy/big1",
+                                                                "loss", "acc")),
+                        md.triples, name="wrong")
+    with pytest.raises(UserInputError, match="'toy/big1' has no finite value of its default "
+                                             "metric 'loss'"):
+        train(_cfg(), tmp_path / "y", progress=False, md=wrong)
+    with pytest.raises(UserInputError, match="val_every must be an integer >= 1, got 0"):
+        train(_cfg(val_every=0), tmp_path / "z", progress=False, md=md)
+
+
+def test_every_large_task_is_validated(md, tmp_path):
+    """``val_frac`` of a small task is below ``val_k`` + a few targets: the task still holds
+    out enough archs to validate on (before, nothing was validated and every check scored a
+    Spearman of 0)."""
+    st = train(_cfg(val_frac=0.05, exclude=["toy/held"]), tmp_path, progress=False, md=md)
+    rhos = [h["spearman"] for h in st["history"] if "spearman" in h]
+    assert rhos and all(r != 0.0 for r in rhos)
 
 
 def test_resume_is_bit_identical(md, tmp_path):
@@ -283,3 +387,36 @@ def test_top_share_zero_and_copula_options(md, tmp_path):
         train(_cfg(target_transform="rank"), tmp_path / "bad", progress=False, md=md)
     with pytest.raises(ValueError, match="top_share must be in"):
         train(_cfg(top_share=1.5), tmp_path / "bad2", progress=False, md=md)
+
+
+def test_train_meta_cli_bad_settings_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    """Out-of-range settings, ``--resume`` without a saved run and a push that cannot happen
+    (offline) fail in one line before any training; ``--resume`` / ``--fresh`` stay out of the
+    card's rebuild command."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import train_meta
+    finally:
+        sys.path.remove(str(ROOT))
+    out = tmp_path / "o"
+    base = ["--space", "transnas_micro", "--out", str(out), "--no-progress"]
+    for extra, msg in [(["--iters", "0"], "iters must be an integer >= 1, got 0"),
+                       (["--val-every", "0"], "val_every must be an integer >= 1"),
+                       (["--batch-size", "-1"], "batch_size must be an integer >= 1"),
+                       (["--outer-lr", "0"], "outer_lr must be a number > 0"),
+                       (["--method", "base", "--iters", "-3"], "iters must be an integer >= 1"),
+                       (["--resume"], "holds no meta-training run to resume"),
+                       (["--push-to-hub", "me/m"], "HF_HUB_OFFLINE is set: cannot push")]:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        rc = train_meta.main(base + extra)
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1 and msg in err, (extra, err)
+        assert not (out / "training_state.json").exists()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    rc = train_meta.main(base + ["--push-to-hub", "not a/valid/id"])
+    assert rc == 2 and "is not a Hub repo id" in capsys.readouterr().err
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rc = train_meta.main(base + ["--iters", "2", "--val-every", "2", "--fresh"])
+    assert rc == 0, capsys.readouterr().err
+    card = (out / "README.md").read_text()
+    assert "--iters 2" in card and "--fresh" not in card
