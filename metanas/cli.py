@@ -105,11 +105,19 @@ def _one_line_errors():
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {msg}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("interrupted: every finished evaluation is saved; rerun the same command to "
+              "resume", file=sys.stderr)
+        raise SystemExit(130) from None
+    except BrokenPipeError:  # e.g. ``--list-tasks | head``
+        sys.stderr.close()
+        raise SystemExit(0) from None
 
 
 def adapt_main(argv: list[str] | None = None) -> int:
     from . import spaces
-    from .harness import HarnessConfig, plot_results, run_files, run_harness, runs_dir
+    from .harness import (HarnessConfig, build_benchmark, plot_results, run_files, run_harness,
+                          runs_dir)
 
     args = _parser().parse_args(argv)
     with _one_line_errors():
@@ -124,24 +132,30 @@ def adapt_main(argv: list[str] | None = None) -> int:
             print(f"... and {n} MetaD2A tasks metad2a/<id> (partial tables, 1-5 archs each)")
             return 0
         space = spaces.get(args.space)
-        for name, v in (("--budget", args.budget), ("--seeds", args.seeds),
-                        ("--batch-size", args.batch_size), ("--workers", args.workers)):
-            if v < 1:
-                raise UserInputError(f"{name} must be >= 1, got {v}")
+        for name, v, lo in (("--budget", args.budget, 1), ("--seeds", args.seeds, 1),
+                            ("--batch-size", args.batch_size, 1), ("--workers", args.workers, 1),
+                            ("--seed-start", args.seed_start, 0), ("--threads", args.threads, 0),
+                            ("--epochs", args.epochs, 1)):
+            if v is not None and v < lo:
+                raise UserInputError(f"{name} must be >= {lo}, got {v}")
         methods = [m.strip() for m in args.method.split(",") if m.strip()]
         from . import strategies
 
+        if not methods:
+            raise UserInputError(f"--method names no method; choose from "
+                                 f"{', '.join(strategies.available())}")
         unknown = [m for m in methods if m not in strategies.available()]
         if unknown:
             raise UserInputError(f"unknown method(s) {', '.join(unknown)}; choose from "
                                  f"{', '.join(strategies.available())}")
+        if sum(x is not None for x in (args.task, args.task_table, args.dataset)) > 1:
+            raise UserInputError("give one of --task, --task-table, --dataset")
         task = args.task or {"nb201": "nb201/cifar100",
                              "transnas_micro": "transnas_micro/class_scene"}[space.name]
         if args.dataset:
-            if args.task_table or args.task:
-                raise UserInputError("give one of --task, --task-table, --dataset")
-            task = "dataset:" + args.dataset + (f":epochs={args.epochs}" if args.epochs else "")
-        elif args.epochs:
+            task = "dataset:" + args.dataset + (f":epochs={args.epochs}"
+                                                if args.epochs is not None else "")
+        elif args.epochs is not None:
             raise UserInputError("--epochs applies to --dataset (real training) only")
         if args.scheduler and not args.dataset:
             raise UserInputError("--scheduler applies to --dataset (real training) only")
@@ -163,16 +177,28 @@ def adapt_main(argv: list[str] | None = None) -> int:
                                 _setting_kwargs(args.settings, methods, space)))
         out = Path(args.output)
         saved = runs_dir(out)
+        if out.suffix.lower() == ".png":
+            raise UserInputError(f"--output {out}: the results are JSON and the plot is written "
+                                 f"next to them as .png; give a .json path")
+        if out.is_dir():
+            raise UserInputError(f"--output {out} is a folder; give a file path, e.g. "
+                                 f"{out / 'results.json'}")
         if args.fresh and args.resume:
             raise UserInputError("give one of --resume and --fresh")
-        if args.resume and not any(f.is_file() for f in run_files(cfg, out).values()):
+        bench = build_benchmark(cfg)  # validates the task / table before any file is touched
+        n_archs = len(bench.candidates()) if hasattr(bench, "candidates") else None
+        if n_archs is not None and args.budget > n_archs:
+            raise UserInputError(f"--budget {args.budget} is more than the {n_archs} "
+                                 f"architectures of {bench.task}; lower --budget to at most "
+                                 f"{n_archs}")
+        files = run_files(cfg, out, bench)
+        if args.resume and not any(f.is_file() for f in files.values()):
             raise UserInputError(f"--resume: no saved runs of this command in {saved} (other "
                                  f"task, metric, settings or an edited table?); run it without "
                                  f"--resume to start")
-        if args.fresh:
-            import shutil
-
-            shutil.rmtree(saved, ignore_errors=True)
+        if args.fresh:  # this command's runs only (others may share the output folder)
+            for f in files.values():
+                f.unlink(missing_ok=True)
         total = len(methods) * args.seeds * args.budget
         bar = None
         if not args.quiet:
@@ -205,6 +231,11 @@ def _pretrained_kwargs(pretrained: str | None, methods: list[str]) -> dict:
 
     from .hub import resolve_pretrained  # a folder, or a Hub id (offline first)
     takers = [m for m in methods if "pretrained" in strategies.constructor_params(m)]
+    if not takers:
+        loaders = [m for m in strategies.available()
+                   if "pretrained" in strategies.constructor_params(m)]
+        raise UserInputError(f"--pretrained applies to methods that load a checkpoint "
+                             f"({', '.join(loaders)}); none of --method {','.join(methods)} does")
     kinds = {"base" if m in _BASE_METHODS else "tnas" for m in takers}
     if len(kinds) > 1:
         raise UserInputError("--pretrained is ambiguous: " + ", ".join(takers) + " take "
@@ -218,7 +249,12 @@ def _pretrained_kwargs(pretrained: str | None, methods: list[str]) -> dict:
     if len(names) > 1 and kind != "tnas":
         raise UserInputError("--pretrained with several checkpoints (an ensemble) is a tnas "
                              "option; give " + ", ".join(takers) + " one checkpoint")
-    paths = [str(resolve_pretrained(x, kind=kind)) for x in names]
+    #: the strategies' own values: the shipped checkpoint, no meta-training (ablation)
+    keywords = ("auto", "scratch")
+    if any(x.lower() in keywords for x in names) and len(names) > 1:
+        raise UserInputError(f"--pretrained {', '.join(keywords)} cannot be part of an ensemble")
+    paths = [x.lower() if x.lower() in keywords else str(resolve_pretrained(x, kind=kind))
+             for x in names]
     return {m: {"pretrained": paths if len(paths) > 1 else paths[0]} for m in takers}
 
 
@@ -271,16 +307,27 @@ def _merge_kwargs(*parts: dict) -> dict:
 
 
 def _print_summary(results: dict) -> None:
+    """One line per method: mean ± s.e. of the best value after 10 / 20 / 50 / 100 evaluations
+    (those within the budget), after the whole budget, and of the final find's report."""
+    import math
+
     budget = results["budget"]
     opt = results.get("optimum") or {}
     print(f"task {results['task']} ({results['space']}), metric {results['metric']}, "
           f"budget {budget}, {len(results['seeds'])} seed(s)"
           + (f", optimum {opt['value']:.3f}" if opt.get("value") is not None else ""))
-    keys = [k for k in ("best@20", "best@50", "best@100") if int(k[5:]) <= budget]
+    keys = [f"best@{k}" for k in (10, 20, 50, 100) if k < budget] + [f"best@{budget}"]
     head = f"{'method':14s}" + "".join(f"{k:>18s}" for k in keys) + f"{'final report':>22s}"
     print(head)
     for m, res in results["results"].items():
-        s = res["summary"]
+        s = dict(res["summary"])
+        finals = [r["best_value"] for r in res["runs"]
+                  if r.get("best_value") is not None and math.isfinite(r["best_value"])]
+        if finals and len(finals) == len(res["runs"]):
+            mean = sum(finals) / len(finals)
+            se = (math.sqrt(sum((v - mean) ** 2 for v in finals) / (len(finals) - 1)
+                            / len(finals)) if len(finals) > 1 else 0.0)
+            s[f"best@{budget}"] = {"mean": mean, "se": se}
         cells = "".join(f"{s[k]['mean']:>11.3f} ± {s[k]['se']:<5.3f}" if k in s else f"{'':>18s}"
                         for k in keys)
         rep = next((f"{k[13:]} {v['mean']:.3f} ± {v['se']:.3f}" for k, v in s.items()

@@ -39,6 +39,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .errors import UserInputError
 from .io import atomic_write_json, read_json
 from .search import run_search
 
@@ -187,9 +188,11 @@ def runs_dir(output: str | os.PathLike) -> Path:
 
 
 def task_key(cfg: HarnessConfig, bench) -> dict:
-    """What identifies the task of ``cfg``'s runs: space, task, metric, report metric, batch
-    size and, for a user table, the SHA-1 of its content (``table_sha1``)."""
-    return {"space": bench.space.name, "task": cfg.task, "metric": bench.metric,
+    """What identifies the task of ``cfg``'s runs: space, task (as given and as the benchmark
+    names it, e.g. ``user/<table stem>``), metric, report metric, batch size and, for a user
+    table, the SHA-1 of its content (``table_sha1``)."""
+    return {"space": bench.space.name, "task": cfg.task, "label": bench.task,
+            "metric": bench.metric,
             "report_metric": cfg.report_metric, "batch_size": cfg.batch_size,
             "table_sha1": _file_sha1(cfg.task_table) if cfg.task_table else None}
 
@@ -217,8 +220,8 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
                 progress: Callable[[int], None] | None = None) -> dict:
     """Run every (method, seed), checkpointing under ``<output>.runs/``; write ``output``."""
     output = Path(output)
-    runs_dir(output).mkdir(parents=True, exist_ok=True)
     bench = build_benchmark(cfg)  # validates the task (and user table) before any run
+    runs_dir(output).mkdir(parents=True, exist_ok=True)
     jobs = [(m, s) for m in cfg.methods for s in cfg.seeds]
     results: dict = {
         "space": bench.space.name, "task": bench.task, "metric": bench.metric,
@@ -306,21 +309,40 @@ def _run_settings(method: str, space: str, kwargs: dict | None) -> dict:
 
 def _checkpoint_fp(v) -> str | None:
     """The weights' fingerprint (``metanas.io.weights_fingerprint``) when ``v`` names a
-    checkpoint folder (holds ``model.safetensors``), else ``None``."""
+    checkpoint folder (holds ``model.safetensors``), else ``None``; a file that cannot be read
+    is a one-line ``UserInputError``."""
     from .io import weights_fingerprint
 
     if isinstance(v, (str, os.PathLike)) and str(v) and (Path(v) / "model.safetensors").is_file():
-        return weights_fingerprint(v)
+        try:
+            return weights_fingerprint(v)
+        except Exception as exc:  # safetensors raises its own error type on a damaged file
+            raise UserInputError(f"{Path(v) / 'model.safetensors'} cannot be read ("
+                                 f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                                 f"); copy or download the checkpoint again") from None
     return None
+
+
+#: files of a checkpoint folder besides the weights that change what a run does (the model's
+#: config; TNAS's prior context, its initial design)
+CHECKPOINT_FILES = ("config.json", "prior_context.safetensors")
 
 
 def _weights_ref(v):
     """``v`` with every checkpoint folder (also inside a list) replaced by
-    ``"weights:<fingerprint>"``."""
+    ``"weights:<fingerprint>"`` (plus ``":files:<sha1>"`` of its ``CHECKPOINT_FILES``)."""
     if isinstance(v, (list, tuple)):  # e.g. an ensemble's checkpoints
         return [_weights_ref(x) for x in v]
     fp = _checkpoint_fp(v)
-    return v if fp is None else "weights:" + fp
+    if fp is None:
+        return v
+    import hashlib
+
+    h = hashlib.sha1()
+    for name in CHECKPOINT_FILES:
+        f = Path(v) / name
+        h.update(name.encode() + (f.read_bytes() if f.is_file() else b"<none>"))
+    return f"weights:{fp}:files:{h.hexdigest()[:8]}"
 
 
 def _checkpoint_fingerprints(settings: dict | None) -> dict:

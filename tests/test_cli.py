@@ -98,6 +98,14 @@ def test_adapt_user_table(tmp_path):
     (["--method", "rs", "--set", "tnas.n_init=3"], "not among --method"),
     (["--set", "tnas_n_init"], "METHOD.KEY=VALUE"),
     (["--set", "tnas.seed=3"], "tnas has no setting 'seed'"),
+    (["--method", ""], "--method names no method"),
+    (["--threads", "-1"], "--threads must be >= 0"),
+    (["--seed-start", "-5"], "--seed-start must be >= 0"),
+    (["--task", "nb201/cifar10", "--task-table", str(REPO / "README.md"), "--metric", "a"],
+     "give one of --task, --task-table, --dataset"),
+    (["--epochs", "0", "--dataset", "digits"], "--epochs must be >= 1"),
+    (["--task", "metad2a/0", "--method", "rs", "--budget", "50"], "lower --budget to at most"),
+    (["--method", "rs", "--pretrained", "x"], "--pretrained applies to methods that load"),
 ])
 def test_bad_input_is_one_line(args, needle, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
@@ -105,6 +113,38 @@ def test_bad_input_is_one_line(args, needle, tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and needle in err
+
+
+@pytest.mark.parametrize("name", ["x.png", "folder"])
+def test_bad_output_path_is_checked_first(tmp_path, capsys, name):
+    """An output that would overwrite the JSON with the plot, or a folder, fails in one line
+    before any run."""
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(SystemExit) as e:
+        adapt_main(["--method", "rs", "--budget", "3", "--seeds", "1", "--quiet", "--output",
+                    str(tmp_path / name)])
+    assert e.value.code == 2 and "--output" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
+def test_fresh_removes_only_this_commands_runs_after_checking_it(tmp_path, capsys):
+    """``--fresh`` with a bad task touches nothing; with a good one it starts this command's
+    runs over and keeps other commands' runs in the same output folder."""
+    out = tmp_path / "o.json"
+    args = ["--space", "transnas_micro", "--budget", "3", "--seeds", "1", "--quiet", "--output",
+            str(out)]
+    adapt_main(args + ["--method", "rs"])
+    adapt_main(args + ["--method", "rea"])
+    runs = sorted(p.name for p in (tmp_path / "o.runs").iterdir())
+    assert len(runs) == 2
+    with pytest.raises(SystemExit):
+        adapt_main(args + ["--method", "rs", "--task", "transnas_micro/nope", "--fresh"])
+    assert sorted(p.name for p in (tmp_path / "o.runs").iterdir()) == runs
+    rea = next(p for p in (tmp_path / "o.runs").iterdir() if p.name.startswith("rea"))
+    before = rea.stat().st_mtime_ns
+    adapt_main(args + ["--method", "rs", "--fresh"])
+    assert sorted(p.name for p in (tmp_path / "o.runs").iterdir()) == runs
+    assert rea.stat().st_mtime_ns == before
 
 
 def test_bad_csv_row_is_named(tmp_path, capsys):

@@ -142,6 +142,19 @@ def test_checkpoint_kwargs_are_tagged_by_their_weights(tmp_path):
     assert _checkpoint_fingerprints({"pretrained": [str(a), str(b)]}) == {"pretrained": [fa, fb]}
     assert _checkpoint_fingerprints({"pretrained": str(tmp_path / "missing")}) == {}
     assert _checkpoint_fingerprints(None) == {}
+    # the same weights with another config or prior context are another checkpoint
+    tags = {_kwargs_tag({"pretrained": str(b)})}
+    (b / "config.json").write_text("{}")
+    tags.add(_kwargs_tag({"pretrained": str(b)}))
+    save_file({"X": torch.zeros(2, 6)}, str(b / "prior_context.safetensors"))
+    tags.add(_kwargs_tag({"pretrained": str(b)}))
+    assert len(tags) == 3
+    # a damaged weights file is a one-line error naming it
+    from metanas.errors import UserInputError
+
+    (b / "model.safetensors").write_bytes(b"\x10\x00\x00")
+    with pytest.raises(UserInputError, match="model.safetensors cannot be read"):
+        _kwargs_tag({"pretrained": str(b)})
 
 
 def test_summary_reports_the_incumbents_report_at_each_budget():
