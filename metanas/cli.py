@@ -293,6 +293,7 @@ def _setting_kwargs(settings: list[str], methods: list[str], space) -> dict:
             strategies.make(method, space, seed=0, **kw)
         except (KeyError, TypeError, ValueError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            msg = msg[len(method) + 1:].strip() if msg.startswith(f"{method}:") else msg
             raise UserInputError(f"--set for {method}: {msg}") from None
     return out
 

@@ -44,6 +44,7 @@ import numpy as np
 
 from ..spaces import Arch, CellSpace
 from ..spaces.encodings import opdist, round_to_counts
+from ._checks import at_least, integer, optional_positive
 from .acquisition import incumbent
 from .base import Strategy, register
 
@@ -164,8 +165,8 @@ class AnasodBiasedRS(_AnasodBase):
                  candidates: Sequence[Arch] | None = None, *, beta_max: float = 10.0,
                  anneal_steps: int = 100) -> None:
         super().__init__(space, seed=seed, candidates=candidates)
-        self.beta_max = float(beta_max)
-        self.anneal_steps = max(1, int(anneal_steps))
+        self.beta_max = at_least("beta_max", beta_max, 0, self.name)
+        self.anneal_steps = integer("anneal_steps", anneal_steps, 1, self.name)
 
     def beta(self, t: int) -> float:
         """``beta_t`` at proposal ``t`` (0-based)."""
@@ -198,15 +199,17 @@ class AnasodBO(_AnasodBase):
                  beta_max: float = 64.0, success_tol: int = 2, failure_tol: int = 5,
                  fit_maxiter: int = 100, fit_ftol: float | None = 1e-6) -> None:
         super().__init__(space, seed=seed, candidates=candidates)
-        self.n_init = max(1, int(n_init))
-        self.pool_size = max(1, int(pool_size))
-        self.beta0 = float(beta0)
-        self.beta_min = float(beta_min)
-        self.beta_max = float(beta_max)
-        self.success_tol = max(1, int(success_tol))
-        self.failure_tol = max(1, int(failure_tol))
-        self.fit_maxiter = int(fit_maxiter)
-        self.fit_ftol = fit_ftol
+        m = self.name
+        self.n_init = integer("n_init", n_init, 1, m)
+        self.pool_size = integer("pool_size", pool_size, 1, m)
+        #: 0: the pool stays uniform (``Dir(1)``) in the model phase, never adapted
+        self.beta0 = at_least("beta0", beta0, 0, m)
+        self.beta_min = at_least("beta_min", beta_min, 0, m)
+        self.beta_max = at_least("beta_max", beta_max, self.beta_min, m, "beta_min")
+        self.success_tol = integer("success_tol", success_tol, 1, m)
+        self.failure_tol = integer("failure_tol", failure_tol, 1, m)
+        self.fit_maxiter = integer("fit_maxiter", fit_maxiter, 1, m)
+        self.fit_ftol = optional_positive("fit_ftol", fit_ftol, m)
         self.beta = 0.0            # 0 = uniform Dirichlet (initial phase)
         self.n_success = 0
         self.n_failure = 0

@@ -29,7 +29,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..spaces import Arch, CellSpace
-from ..spaces.encodings import encode
+from ..spaces.encodings import ENCODINGS, encode
+from ._checks import at_least, integer, one_of, positive
 from .base import Strategy, register
 
 
@@ -99,17 +100,21 @@ class Bananas(Strategy):
                  hidden: int = 32, layers: int = 3, epochs: int = 100, lr: float = 0.01,
                  weight_decay: float = 1e-4) -> None:
         super().__init__(space, seed=seed, candidates=candidates)
-        if acquisition not in ("its", "ucb"):
-            raise ValueError("acquisition must be 'its' or 'ucb'")
-        self.n_init = max(2, int(n_init))
-        self.n_models = max(2, int(n_models))
-        self.acquisition = acquisition
-        self.ucb_kappa = float(ucb_kappa)
-        self.n_candidates = max(1, int(n_candidates))
-        self.n_parents = max(1, int(n_parents))
-        self.encoding = encoding
-        self.hidden, self.layers, self.epochs = int(hidden), int(layers), int(epochs)
-        self.lr, self.weight_decay = float(lr), float(weight_decay)
+        m = self.name
+        self.acquisition = one_of("acquisition", acquisition, ("its", "ucb"), m)
+        # n_init=1 acts as 2: the ensemble is first trained on two finite observations
+        self.n_init = max(2, integer("n_init", n_init, 1, m))
+        # the acquisitions need the ensemble's spread (std with ddof=1): two members at least
+        self.n_models = integer("n_models", n_models, 2, m)
+        self.ucb_kappa = at_least("ucb_kappa", ucb_kappa, 0, m)
+        self.n_candidates = integer("n_candidates", n_candidates, 1, m)
+        self.n_parents = integer("n_parents", n_parents, 1, m)
+        self.encoding = one_of("encoding", encoding, ENCODINGS, m)
+        self.hidden = integer("hidden", hidden, 1, m)
+        self.layers = integer("layers", layers, 0, m)  # 0: a linear model
+        self.epochs = integer("epochs", epochs, 1, m)
+        self.lr = positive("lr", lr, m)
+        self.weight_decay = at_least("weight_decay", weight_decay, 0, m)
 
     def encode(self, archs) -> np.ndarray:
         return encode(self.space, np.asarray(archs, dtype=np.int64).reshape(-1, self.space.n_edges),

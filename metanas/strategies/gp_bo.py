@@ -41,7 +41,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from ..spaces import Arch, CellSpace
-from ..spaces.encodings import encode
+from ..spaces.encodings import ENCODINGS, encode
+from ._checks import (GP_KERNELS, at_least, flag, integer, name_or_callable,
+                      optional_positive)
 from .acquisition import ACQUISITIONS, check_acquisition, score_candidates  # noqa: F401 (re-exported)
 from .base import Strategy, register
 
@@ -132,21 +134,25 @@ class GPBO(Strategy):
                  warm_start: bool = True,
                  chunk_size: int = 16384) -> None:
         super().__init__(space, seed=seed, candidates=candidates)
+        m = self.name
         check_acquisition(acquisition)
-        self.n_init = max(1, int(n_init))
-        self.encoding = encoding
+        self.n_init = integer("n_init", n_init, 1, m)
+        self.encoding = name_or_callable("encoding", encoding, ENCODINGS, m,
+                                         "a callable (space, archs) -> array")
         self.acquisition = acquisition
-        self.ucb_beta = float(ucb_beta)
-        self.kernel = kernel
+        self.ucb_beta = at_least("ucb_beta", ucb_beta, 0, m)
+        # a gpytorch Kernel is a module, hence callable
+        self.kernel = name_or_callable("kernel", kernel, GP_KERNELS, m,
+                                       "a gpytorch Kernel or a callable dim -> Kernel")
         self.likelihood = likelihood
-        self.standardize = bool(standardize)
+        self.standardize = flag("standardize", standardize, m)
         if warp not in WARPS:
             raise KeyError(f"unknown warp {warp!r}; choose one of {', '.join(WARPS)}")
         self.warp = warp
-        self.fit_maxiter = int(fit_maxiter)
-        self.fit_ftol = fit_ftol
-        self.warm_start = bool(warm_start)
-        self.chunk_size = int(chunk_size)
+        self.fit_maxiter = integer("fit_maxiter", fit_maxiter, 1, m)
+        self.fit_ftol = optional_positive("fit_ftol", fit_ftol, m)
+        self.warm_start = flag("warm_start", warm_start, m)
+        self.chunk_size = integer("chunk_size", chunk_size, 1, m)
         self._hp: dict[str, Any] | None = None   # last good hyperparameters (JSON form)
         self._pool_enc: torch.Tensor | None = None
         self.n_fit_failures = 0

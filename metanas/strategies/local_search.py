@@ -32,6 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..spaces import Arch, CellSpace
+from ._checks import integer
 from .base import Strategy, register
 
 
@@ -48,10 +49,8 @@ class LocalSearch(Strategy):
                  candidates: Sequence[Arch] | None = None, *, n_init: int = 10,
                  n_restart: int = 1) -> None:
         super().__init__(space, seed=seed, candidates=candidates)
-        if n_init < 1 or n_restart < 1:
-            raise ValueError("n_init and n_restart must be >= 1")
-        self.n_init = int(n_init)
-        self.n_restart = int(n_restart)
+        self.n_init = integer("n_init", n_init, 1, self.name)
+        self.n_restart = integer("n_restart", n_restart, 1, self.name)
         self._phase = "start"          # "start" (random starting archs) | "climb"
         self._to_start = self.n_init   # random starting archs still to propose
         self._start: list[Arch] = []   # starting archs of the current (re)start

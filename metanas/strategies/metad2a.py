@@ -45,6 +45,7 @@ import numpy as np
 
 from ..spaces import Arch, CellSpace
 from ..spaces.encodings import encode
+from ._checks import integer, positive
 from .base import Strategy, register
 
 logger = logging.getLogger(__name__)
@@ -217,6 +218,16 @@ class MetaD2A(Strategy):
                  hidden: int = 128, layers: int = 2, epochs: int = 10, batch_size: int = 1024,
                  lr: float = 3e-3, min_task_archs: int = 2) -> None:
         super().__init__(space, seed=seed, candidates=candidates)
+        m = self.name
+        # the predictor config, checked before any meta-dataset is loaded
+        config = dict(hidden=integer("hidden", hidden, 1, m),
+                      layers=integer("layers", layers, 0, m),  # 0: a linear predictor
+                      epochs=integer("epochs", epochs, 1, m),
+                      batch_size=integer("batch_size", batch_size, 1, m),
+                      lr=positive("lr", lr, m),
+                      min_task_archs=integer("min_task_archs", min_task_archs, 1, m))
+        if predictor_seed is not None:
+            predictor_seed = integer("predictor_seed", predictor_seed, 0, m)
         if meta_dataset is None:
             md, md_key = _shipped_md(), "shipped"
         elif isinstance(meta_dataset, (str, bytes)) or hasattr(meta_dataset, "__fspath__"):
@@ -231,9 +242,7 @@ class MetaD2A(Strategy):
                      else task)
         self.predictor_seed = (int(self.rng.integers(2**31 - 1)) if predictor_seed is None
                                else int(predictor_seed))
-        self.config = dict(hidden=int(hidden), layers=int(layers), epochs=int(epochs),
-                           batch_size=int(batch_size), lr=float(lr),
-                           min_task_archs=int(min_task_archs))
+        self.config = config
         self._order: list[Arch] | None = None
 
     @property

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..errors import UserInputError
 from ..spaces import Arch, CellSpace
+from ._checks import flag, integer, positive
 from .base import Strategy, register
 
 logger = logging.getLogger(__name__)
@@ -128,10 +129,9 @@ class OneShotStrategy(Strategy):
             supported_space(space)
         except ValueError as exc:
             raise UserInputError(str(exc)) from None
-        if int(steps) < 0:
-            raise UserInputError(f"steps must be >= 0, got {steps}")
         self.task, self._data = task, data
-        self.steps, self.derive_samples = int(steps), int(derive_samples)
+        self.steps = integer("steps", steps, 0, self.name)
+        self.derive_samples = integer("derive_samples", derive_samples, 0, self.name)
         if data is None and task is not None:
             task_data(task)  # validate the task id now (one line), data cached per process
         self.logits: np.ndarray | None = None
@@ -275,11 +275,15 @@ class _OneShotSearch(OneShotStrategy):
                          derive_samples=derive_samples)
         from ..base.oneshot import OneShotConfig
 
+        if config is not None and not isinstance(config, dict):
+            raise UserInputError(f"{self.name}: config must be a dict of OneShotConfig "
+                                 f"settings or null (None), got {config!r}")
         try:
             self.config = OneShotConfig(**{**(config or {}), "steps": self.steps,
                                            "derive_samples": self.derive_samples})
         except (TypeError, ValueError) as exc:
             raise UserInputError(f"{self.name}: bad config ({exc})") from None
+        _check_config(self.config, self.name)
 
     def _search(self, data, gen):
         from ..base.oneshot import search
@@ -287,6 +291,17 @@ class _OneShotSearch(OneShotStrategy):
         res = search(self.method, self.space, data, self.config, gen)
         return res.logits.double().numpy(), {"steps": res.steps, "arch": list(res.arch),
                                              "reason": res.reason}
+
+
+def _check_config(cfg, method: str) -> None:
+    """The ``OneShotConfig`` settings its own checks (steps, tau, patience, max_skips) leave
+    open: learning rates > 0, sizes >= 1, ``hard`` a flag."""
+    for key in ("lr", "arch_lr", "tau", "tau_min"):
+        positive(f"config.{key}", getattr(cfg, key), method)
+    for key in ("batch_size", "C", "N", "patience", "max_skips"):
+        integer(f"config.{key}", getattr(cfg, key), 1, method)
+    integer("config.init_seed", cfg.init_seed, 0, method)
+    flag("config.hard", cfg.hard, method)
 
 
 @register("darts")

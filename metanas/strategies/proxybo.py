@@ -77,7 +77,8 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..spaces import Arch, CellSpace
-from ..spaces.encodings import encode
+from ..spaces.encodings import ENCODINGS, encode
+from ._checks import integer, one_of, optional_positive, positive
 from .acquisition import incumbent
 from .base import Strategy, register
 
@@ -349,8 +350,18 @@ class ProxyBO(Strategy):
                  n_incumbents: int = 5, n_folds: int = 5, encoding: str = "onehot",
                  fit_maxiter: int = 100, fit_ftol: float | None = 1e-6) -> None:
         super().__init__(space, seed=seed, candidates=candidates)
-        if coverage not in ("restrict", "neutral"):
-            raise ValueError("coverage must be 'restrict' or 'neutral'")
+        m = self.name
+        one_of("coverage", coverage, ("restrict", "neutral"), m)
+        # settings first: a bad value fails before any proxy table is read
+        self.n_init = integer("n_init", n_init, 1, m)
+        self.tau0 = positive("tau0", tau0, m)
+        self.n_random = integer("n_random", n_random, 0, m)
+        self.n_local = integer("n_local", n_local, 0, m)
+        self.n_incumbents = integer("n_incumbents", n_incumbents, 1, m)
+        self.n_folds = integer("n_folds", n_folds, 2, m)
+        self.encoding = one_of("encoding", encoding, ENCODINGS, m)
+        self.fit_maxiter = integer("fit_maxiter", fit_maxiter, 1, m)
+        self.fit_ftol = optional_positive("fit_ftol", fit_ftol, m)
         self.task = task
         if proxies is None and task is not None:
             try:  # the published table of the task when there is one ...
@@ -374,15 +385,6 @@ class ProxyBO(Strategy):
                             f"not {type(proxies).__name__}")
         self.provider = proxies
         self.coverage = coverage
-        self.n_init = max(1, int(n_init))
-        self.tau0 = float(tau0)
-        self.n_random = int(n_random)
-        self.n_local = int(n_local)
-        self.n_incumbents = max(1, int(n_incumbents))
-        self.n_folds = max(2, int(n_folds))
-        self.encoding = encoding
-        self.fit_maxiter = int(fit_maxiter)
-        self.fit_ftol = fit_ftol
         self._hp: dict[str, Any] | None = None
         self._restricted: list[Arch] | None = None  # proposable archs when restricting
         if coverage == "restrict":
@@ -406,6 +408,8 @@ class ProxyBO(Strategy):
 
     def _random(self, n: int, exclude: set[Arch]) -> list[Arch]:
         """``n`` distinct unseen proposable archs (fewer only when exhausted)."""
+        if n <= 0:  # e.g. n_random=0: local candidates only
+            return []
         if self._restricted is None:
             taken = self.seen | exclude
             if self.candidates is None:

@@ -34,6 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from ..spaces import Arch, CellSpace
+from ._checks import integer
 from .base import Strategy, register
 
 
@@ -54,11 +55,11 @@ class RegularizedEvolution(Strategy):
                  candidates: Sequence[Arch] | None = None, *, population_size: int = 20,
                  tournament_size: int = 5, max_mutation_tries: int = 50) -> None:
         super().__init__(space, seed=seed, candidates=candidates)
-        if population_size < 1 or tournament_size < 1:
-            raise ValueError("population_size and tournament_size must be >= 1")
-        self.population_size = int(population_size)
-        self.tournament_size = int(tournament_size)
-        self.max_mutation_tries = int(max_mutation_tries)
+        self.population_size = integer("population_size", population_size, 1, self.name)
+        self.tournament_size = integer("tournament_size", tournament_size, 1, self.name)
+        #: 0: every child is drawn from the unseen archs nearest to its parent
+        self.max_mutation_tries = integer("max_mutation_tries", max_mutation_tries, 0,
+                                          self.name)
 
     def population(self) -> tuple[list[Arch], list[float]]:
         """Current population: the last ``population_size`` observations (oldest first)."""

@@ -163,6 +163,7 @@ torch thread count).
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import time
@@ -171,7 +172,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..errors import UserInputError
 from ..spaces import Arch, CellSpace
+from ._checks import at_least, flag, integer, one_of, positive
 from .acquisition import check_acquisition, score_candidates
 from .base import Strategy, register
 from .gp_bo import WARPS, warp_values
@@ -346,48 +349,39 @@ class TNAS(Strategy):
                                   "explore_every", "explorer", "ensemble_weights", "__class__")}
         init_seed = seed if isinstance(seed, (int, np.integer)) else None
         super().__init__(space, seed=seed, candidates=candidates)
+        m = self.name
         check_acquisition(acquisition, extra=(THOMPSON,))
-        if initial_design not in INITIAL_DESIGNS:
-            raise ValueError(f"initial_design must be one of {', '.join(INITIAL_DESIGNS)}, got "
-                             f"{initial_design!r}")
-        if trainable not in TRAINABLE:
-            raise ValueError(f"trainable must be one of {', '.join(TRAINABLE)}, got {trainable!r}")
+        one_of("initial_design", initial_design, INITIAL_DESIGNS, m)
+        one_of("trainable", trainable, TRAINABLE, m)
         self.task = task
         self.pretrained = pretrained
-        self.n_init = max(1, int(n_init))
+        self.n_init = integer("n_init", n_init, 1, m)
         self.initial_design = initial_design
         self.acquisition = acquisition
-        self.ucb_beta = float(ucb_beta)
-        self.adapt = bool(adapt)
-        self.adapt_steps = int(adapt_steps)
-        self.adapt_lr = float(adapt_lr)
-        self.adapt_prox = float(adapt_prox)
-        self.adapt_patience = int(adapt_patience)
-        self.adapt_every = max(1, int(adapt_every))
-        if adapt_guard not in ADAPT_GUARDS:
-            raise ValueError(f"adapt_guard must be one of {', '.join(ADAPT_GUARDS)}, got "
-                             f"{adapt_guard!r}")
-        self.adapt_guard = adapt_guard
+        self.ucb_beta = at_least("ucb_beta", ucb_beta, 0, m)
+        self.adapt = flag("adapt", adapt, m)
+        self.adapt_steps = integer("adapt_steps", adapt_steps, 0, m)  # 0: no adaptation
+        self.adapt_lr = positive("adapt_lr", adapt_lr, m)
+        self.adapt_prox = at_least("adapt_prox", adapt_prox, 0, m)  # 0: no proximal anchor
+        self.adapt_patience = integer("adapt_patience", adapt_patience, 1, m)
+        self.adapt_every = integer("adapt_every", adapt_every, 1, m)
+        self.adapt_guard = one_of("adapt_guard", adapt_guard, ADAPT_GUARDS, m)
         #: (n finite observations, torch seed) of the last adaptation (state) and of the
         #: weights the model holds now (``None``: the meta weights)
         self._adapt_info: tuple[int, int] | None = None
         self._current: tuple[int, int] | None = None
         self.trainable = trainable
-        self.use_dataset = bool(use_dataset)
-        self.transfer_mean = bool(transfer_mean)
-        if prior not in PRIORS:
-            raise ValueError(f"prior must be one of {', '.join(PRIORS)}, got {prior!r}")
-        self.prior = prior
-        self.residual = bool(residual)
-        self.residual_from = max(2, int(residual_from))
-        if warp not in WARPS:
-            raise ValueError(f"warp must be one of {', '.join(WARPS)}, got {warp!r}")
-        self.warp = warp
-        if int(explore_every) < 0:
-            raise ValueError(f"explore_every must be >= 0 (0: off), got {explore_every!r}")
-        self.explore_every = int(explore_every)
-        self.explore_from = max(2, int(explore_from))
-        self.explorer_kwargs = dict(explorer or {})
+        self.use_dataset = flag("use_dataset", use_dataset, m)
+        self.transfer_mean = flag("transfer_mean", transfer_mean, m)
+        self.prior = one_of("prior", prior, PRIORS, m)
+        self.residual = flag("residual", residual, m)
+        # below 2 it acts as 2: the model is fitted from two finite observations on
+        self.residual_from = max(2, integer("residual_from", residual_from, 0, m))
+        self.warp = one_of("warp", warp, WARPS, m)
+        self.explore_every = integer("explore_every", explore_every, 0, m)  # 0: off
+        # below 2 it acts as 2 (the explorer's GP needs two observations)
+        self.explore_from = max(2, integer("explore_from", explore_from, 0, m))
+        self.explorer_kwargs = self._check_explorer(explorer, space)
         #: the prior-free strategy behind the exploring proposals (built on first use)
         self._explorer: Strategy | None = None
         self._explorer_state: dict | None = None
@@ -396,13 +390,11 @@ class TNAS(Strategy):
         self._sources: tuple | None = None
         self._explicit_samples = dataset_samples
         self.meta_dataset = meta_dataset
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = integer("chunk_size", chunk_size, 1, m)
         self._init_seed = int(init_seed) if init_seed is not None else \
             int(self.rng.integers(2**31 - 1))
-        if ensemble_weights not in ENSEMBLE_WEIGHTS:
-            raise ValueError(f"ensemble_weights must be one of {', '.join(ENSEMBLE_WEIGHTS)}, "
-                             f"got {ensemble_weights!r}")
-        self.ensemble_weights = ensemble_weights
+        self.ensemble_weights = one_of("ensemble_weights", ensemble_weights, ENSEMBLE_WEIGHTS,
+                                       m)
         self._weights_warned = False
         #: an ensemble's members: one single-checkpoint TNAS per checkpoint of ``pretrained``
         #: (fitted to this strategy's observations; they never explore nor hold pending archs)
@@ -430,6 +422,29 @@ class TNAS(Strategy):
         #: diagnostics of the last model step (not state)
         self.last_step: dict[str, Any] = {}
         self.checkpoint_dir: Path | None = None
+
+    def _check_explorer(self, explorer: Any, space: CellSpace) -> dict:
+        """``explorer`` (``None`` or a dict of ``gp_bo.GPBO`` settings) as a dict, each
+        setting checked now by building a throwaway GP-BO (cheap: no model, nothing drawn
+        from ``self.rng``), so a bad one fails here and not at the first exploring step."""
+        from .gp_bo import GPBO
+
+        if explorer is None:
+            return {}
+        if not isinstance(explorer, dict):
+            raise UserInputError(f"{self.name}: explorer must be a dict of gp-bo settings or "
+                                 f"null (None), got {explorer!r}")
+        allowed = set(inspect.signature(GPBO).parameters) - {"space", "seed", "candidates"}
+        for key in explorer:
+            if key not in allowed:
+                raise UserInputError(f"{self.name}: explorer: gp-bo has no setting {key!r}; "
+                                     f"choose from {', '.join(sorted(allowed))}")
+        try:
+            GPBO(space, seed=0, **{"n_init": 2, **explorer})
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise UserInputError(f"{self.name}: explorer: {msg}") from None
+        return dict(explorer)
 
     # ------------------------------------------------------------------ model
     @classmethod
