@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             if not args.check:
                 atomic_write_bytes(path, data)
         if not args.check:
-            path.chmod(0o644)  # atomic writes go through a private (0600) temp file
+            path.chmod(0o644)  # the repo's files: readable by all whatever the umask
         print(f"{'changed' if old != data else 'same   '} {len(data):>9,d} B  {path.relative_to(REPO)}")
     total = sum(len(v) for p, v in out.items() if p.suffix == ".parquet")
     print(f"parquet total {total:,d} B; {len(changed)} file(s) "

@@ -22,7 +22,9 @@ Checkpoints are ``model.safetensors`` + ``config.json`` (``metanas.meta.checkpoi
 validates the model kind, the search space, the metanas version series, the config against the
 copy stored in the safetensors header and every tensor shape; every failure is a one-line
 ``CheckpointError``. Only ``*.safetensors`` / ``*.json`` / ``README.md`` are downloaded or
-uploaded; nothing is ever unpickled.
+uploaded; nothing is ever unpickled. A TNAS folder written by ``train_meta.py`` also holds
+``prior_context.safetensors`` and ``training_state.json`` (``CARRIED_FILES``): a model loaded
+with ``load_pretrained`` keeps them and ``save_pretrained`` / ``push_to_hub`` write them back.
 
 Kinds: ``"tnas"`` (``DeepKernelGP``, the TNAS surrogate), ``"metad2a"`` (the MetaD2A-style
 ``MetaPredictor``, saved through a small adapter here since the strategy has no checkpoint code)
@@ -50,7 +52,8 @@ from .meta.checkpoint import CONFIG_NAME, WEIGHTS_NAME, CheckpointError
 __all__ = ["HubError", "CheckpointError", "DEFAULT_IDS", "DEFAULT_DATASET_IDS", "KINDS",
            "resolve_pretrained", "load_pretrained", "save_pretrained", "push_to_hub",
            "model_card", "card_from_folder", "push_meta_dataset", "load_meta_dataset",
-           "resolve_meta_dataset", "MetaD2AConfig", "CONNECT_TIMEOUT"]
+           "resolve_meta_dataset", "MetaD2AConfig", "CONNECT_TIMEOUT", "CARRIED_FILES",
+           "carry_files", "carried_files"]
 
 #: Hub id -> folder under ``<repo>/pretrained/`` (the shipped copy)
 DEFAULT_IDS: dict[str, str] = {
@@ -82,6 +85,14 @@ DOWNLOAD_TIMEOUT = 30.0
 MODEL_PATTERNS = ["*.safetensors", "*.json", "README.md"]
 DATASET_PATTERNS = ["*.parquet", "README.md", "*.json"]
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".npy", ".npz")
+#: files of a checkpoint folder that belong to the model besides its weights, config and card:
+#: the TNAS meta-training prior context (without it the ``tnas`` strategy's top-k initial
+#: design is random) and the training record (its ``training_tasks`` drive the "meta-trained
+#: on the target task" warning; its validation figures go into the model card).
+#: ``load_pretrained`` keeps their bytes on the model (``carry_files``) and
+#: ``save_pretrained`` / ``push_to_hub`` write them back unchanged.
+CARRIED_FILES = ("prior_context.safetensors", "training_state.json")
+_CARRIED_ATTR = "_metanas_carried_files"
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -463,15 +474,18 @@ def _kind_of(model) -> str:
 
 def save_pretrained(model, directory: str | os.PathLike, card: Mapping[str, Any] | str | None
                     = None) -> Path:
-    """Write ``model`` to ``directory`` (``config.json`` + ``model.safetensors``) and a model
-    card ``README.md``: ``card`` is the card text, or keyword arguments of ``model_card``
-    (``kind`` / ``space`` filled in), or ``None`` (a minimal generated card unless the folder
-    already has a README.md)."""
+    """Write ``model`` to ``directory`` (``config.json`` + ``model.safetensors``, plus the
+    ``CARRIED_FILES`` a model loaded by ``load_pretrained`` came with: the TNAS prior context
+    and ``training_state.json``, byte for byte) and a model card ``README.md``: ``card`` is the
+    card text, or keyword arguments of ``model_card`` (``kind`` / ``space`` filled in), or
+    ``None`` (a generated card listing the training tasks, unless the folder already has a
+    README.md)."""
     directory = Path(directory)
     base_ckpt = None
     if isinstance(model, tuple) and len(model) == 2:  # (BayesSuperNet, BaseCheckpoint)
         model, base_ckpt = model
     kind = _kind_of(model)
+    carried = carried_files(model)
     if kind == "base":
         from .base.meta import save_base
 
@@ -482,13 +496,17 @@ def save_pretrained(model, directory: str | os.PathLike, card: Mapping[str, Any]
     elif kind == "tnas":
         model.save_pretrained(directory)
         space = model.config.space
-        tasks: list[str] = []
+        tasks = _state_tasks(carried)
     else:
         from .meta.checkpoint import save_checkpoint
 
         cfg = _metad2a_config(model)
         save_checkpoint(model.net, cfg, directory, kind=KINDS["metad2a"])
         space, tasks = cfg.space, cfg.tasks
+    from .io import atomic_write_bytes
+
+    for name, data in carried.items():  # the prior context and training record it came with
+        atomic_write_bytes(directory / name, data)
     readme = directory / "README.md"
     if isinstance(card, str):
         text = card
@@ -499,10 +517,65 @@ def save_pretrained(model, directory: str | os.PathLike, card: Mapping[str, Any]
         text = model_card(kind=kind, space=space, training_tasks=tasks)
     else:
         return directory
-    from .io import atomic_write_bytes
-
     atomic_write_bytes(readme, text.encode())
     return directory
+
+
+def carried_files(model) -> dict[str, bytes]:
+    """``{name: bytes}`` of the ``CARRIED_FILES`` the model was loaded with (``carry_files``);
+    empty for a model that was not loaded from a folder by ``load_pretrained``."""
+    if isinstance(model, tuple) and len(model) == 2:
+        model = model[0]
+    return dict(getattr(model, _CARRIED_ATTR, None) or {})
+
+
+def carry_files(model, folder: str | os.PathLike):
+    """Keep on ``model`` (a loaded ``DeepKernelGP``, ``MetaPredictor`` or BASE model) the bytes
+    of the ``CARRIED_FILES`` present in its checkpoint ``folder``, so that ``save_pretrained``
+    / ``push_to_hub`` of the model write them too (a load / save round trip keeps the TNAS
+    prior context and the training tasks). The prior context must be a readable safetensors
+    file holding ``X`` and ``y`` (one-line ``CheckpointError`` otherwise; never unpickled).
+    Returns ``model``."""
+    folder = Path(folder)
+    files: dict[str, bytes] = {}
+    for name in CARRIED_FILES:
+        path = folder / name
+        if path.is_file():
+            files[name] = path.read_bytes()
+    if "prior_context.safetensors" in files:
+        _prior_context_ok(folder / "prior_context.safetensors", files["prior_context.safetensors"])
+    target = model[0] if isinstance(model, tuple) and len(model) == 2 else model
+    setattr(target, _CARRIED_ATTR, files)
+    return model
+
+
+def _prior_context_ok(path: Path, data: bytes) -> None:
+    """The safetensors header of a prior context parses and names ``X`` and ``y``."""
+    import struct
+
+    try:
+        (n,) = struct.unpack("<Q", data[:8])
+        if not 2 <= n <= len(data) - 8:
+            raise ValueError("header size out of range")
+        header = json.loads(data[8:8 + n])
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
+    except (struct.error, ValueError, UnicodeDecodeError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} is not a valid safetensors file ({msg}): re-download the "
+                              "checkpoint or re-run its training command") from None
+    if not {"X", "y"} <= set(header):
+        raise CheckpointError(f"{path} lacks the tensors X and y of a prior context: "
+                              "re-download the checkpoint or re-run its training command")
+
+
+def _state_tasks(carried: Mapping[str, bytes]) -> list[str]:
+    """``training_tasks`` of a carried ``training_state.json`` (``[]`` when absent)."""
+    try:
+        state = json.loads(carried["training_state.json"])
+        return [str(t) for t in state.get("training_tasks") or []]
+    except (KeyError, ValueError, AttributeError, TypeError):
+        return []
 
 
 def load_pretrained(id_or_path: str | os.PathLike | None = "auto", kind: str = "tnas", *,
@@ -511,8 +584,9 @@ def load_pretrained(id_or_path: str | os.PathLike | None = "auto", kind: str = "
     """Resolve (``resolve_pretrained``), validate and load a meta-learned model: a
     ``DeepKernelGP`` (``kind="tnas"``), a MetaD2A ``MetaPredictor`` (``kind="metad2a"``) or a
     BASE prior ``(BayesSuperNet, BaseCheckpoint)`` (``kind="base"``).
-    ``space`` (optional) must match the checkpoint's. Raises ``HubError`` /
-    ``CheckpointError`` with one line."""
+    ``space`` (optional) must match the checkpoint's. The model keeps the folder's
+    ``CARRIED_FILES`` (``carry_files``), so ``save_pretrained`` of it writes a folder that
+    behaves the same. Raises ``HubError`` / ``CheckpointError`` with one line."""
     folder = resolve_pretrained(id_or_path, kind=kind, space=space, revision=revision,
                                 token=token)
     raw = check_config(folder, kind=kind, space=space)
@@ -520,12 +594,14 @@ def load_pretrained(id_or_path: str | os.PathLike | None = "auto", kind: str = "
     if kind == "tnas":
         from .surrogates.deep_kernel import DeepKernelGP
 
-        return DeepKernelGP.from_pretrained(folder, space=space)
-    if kind == "base":
+        model = DeepKernelGP.from_pretrained(folder, space=space)
+    elif kind == "base":
         from .base.meta import load_base
 
-        return load_base(folder, space=None if space is None else raw["space"])
-    return _load_metad2a(folder, space)
+        model = load_base(folder, space=None if space is None else raw["space"])
+    else:
+        model = _load_metad2a(folder, space)
+    return carry_files(model, folder)
 
 
 # ---------------------------------------------------------------------- model cards

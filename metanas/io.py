@@ -1,19 +1,45 @@
-"""Small I/O helpers: atomic writes (a crash never leaves a partial file)."""
+"""Small I/O helpers: atomic writes (a crash never leaves a partial file).
+
+Permissions: the final file gets the mode a plain ``open(path, "wb")`` of a new file would
+give it, ``0o666`` less the process umask (and any default ACL of the folder). The temp file
+is created with ``os.open(..., O_CREAT | O_EXCL, 0o666)``, so the kernel applies the umask
+itself at creation, exactly as for ``open()``: nothing reads the umask (``os.umask`` can only
+read it by setting it, which races with other threads creating files) and no ``chmod``
+follows (which would also override a default ACL). ``tempfile.mkstemp`` is not used: it
+creates ``0o600`` files, which left checkpoints unreadable to others once copied to a shared
+folder. Replacing an existing file gives it the new-file mode too (not the old file's).
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
+#: flags of the temp file: new (never an existing file or a symlink), write-only
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | \
+    getattr(os, "O_BINARY", 0)
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new, empty temp file next to ``path`` (mode ``0o666`` & ~umask): ``(fd, name)``."""
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, _TMP_FLAGS, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"cannot create a temp file next to {path}: 100 names taken")
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder + ``os.replace``."""
+    """Write ``data`` to ``path`` via a temp file in the same folder + ``os.replace``; the file
+    gets a plain ``open()``'s mode (``0o666`` & ~umask, see the module docstring)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

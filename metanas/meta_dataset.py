@@ -153,6 +153,38 @@ def _missing_root_message(root: Path) -> str:
             f"<collection>/tasks.parquet + triples.parquet)")
 
 
+#: the collections shipped with metanas (in ``<repo>/meta_datasets``): trusted on load
+SHIPPED_COLLECTIONS = ("digits_live", "metad2a", "nb201", "transnas_micro")
+#: stamps (``_stamp``) of collection folders that passed ``validate`` in this process
+_VALIDATED: set[tuple] = set()
+
+
+def _package_data_root() -> Path:
+    import metanas
+
+    return Path(metanas.__file__).resolve().parents[1] / "meta_datasets"
+
+
+def _is_shipped(folder: Path) -> bool:
+    """``folder`` is a collection shipped in the package's own ``meta_datasets/`` (not one
+    under ``$METANAS_DATA`` or anywhere else)."""
+    try:
+        folder = folder.resolve()
+    except OSError:
+        return False
+    return folder.name in SHIPPED_COLLECTIONS and folder.parent == _package_data_root()
+
+
+def _stamp(files: list[Path]) -> tuple | None:
+    """(path, inode, size, mtime) of each file: identifies a collection's contents cheaply
+    (an atomic rewrite is a new inode); ``None`` when a file cannot be stat'ed."""
+    try:
+        return tuple((str(f.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+                     for f in files for st in (f.stat(),))
+    except OSError:
+        return None
+
+
 # ---------------------------------------------------------------------------- parquet I/O
 def _read_table(path: Path, schema: pa.Schema) -> pd.DataFrame:
     # read through Python's open(), so that audit hooks / sandboxes see every file touched
@@ -238,6 +270,10 @@ class MetaDataset:
                 (``"nb201"``, ``"metad2a"``, ``"transnas_micro"``); a list of names; or a
                 folder path, either one collection (holding ``tasks.parquet``) or a folder of
                 collections.
+
+        A collection other than the shipped ones is checked with :meth:`validate` (once per
+        process and contents): an invalid one raises a one-line
+        :class:`~metanas.errors.UserInputError` naming the folder, file, task and fix.
         """
         root = shipped_root()
         if isinstance(name_or_path, (list, tuple)):
@@ -267,14 +303,33 @@ class MetaDataset:
 
     @classmethod
     def _load_folder(cls, folder: Path) -> "MetaDataset":
+        """One collection folder; checked with :meth:`validate` unless it is one of the
+        collections shipped in the package's own ``meta_datasets/`` folder (those are checked
+        when built, by ``meta_datasets/build_shipped.py --check`` and by the test suite; the
+        full check would add ~0.5 s to every load of the shipped data). A folder whose files
+        passed the check once in this process (same paths, inodes, sizes and mtimes) is not
+        checked again. An invalid folder raises a one-line ``UserInputError`` naming the
+        file."""
+        # proxies.parquet plus any extra proxies_*.parquet (e.g. nb201/proxies_digits.parquet)
+        pfiles = [f for f in [folder / PROXIES_FILE] + sorted(folder.glob("proxies_*.parquet"))
+                  if f.is_file()]
+        files = [folder / TASKS_FILE, folder / TRIPLES_FILE] + pfiles
+        check = not _is_shipped(folder)
+        stamp = _stamp(files) if check else None
         tasks = _read_table(folder / TASKS_FILE, TASKS_SCHEMA)
         triples = _read_table(folder / TRIPLES_FILE, TRIPLES_SCHEMA)
-        # proxies.parquet plus any extra proxies_*.parquet (e.g. nb201/proxies_digits.parquet)
-        pfiles = [folder / PROXIES_FILE] + sorted(folder.glob("proxies_*.parquet"))
-        pframes = [_read_table(f, PROXIES_SCHEMA) for f in pfiles if f.is_file()]
+        pframes = [_read_table(f, PROXIES_SCHEMA) for f in pfiles]
         proxies = pd.concat(pframes, ignore_index=True) if len(pframes) > 1 else \
             (pframes[0] if pframes else None)
-        return cls(tasks, triples, proxies, name=folder.name, _normalised=True)
+        md = cls(tasks, triples, proxies, name=folder.name, _normalised=True)
+        if check and (stamp is None or stamp not in _VALIDATED):
+            try:
+                md.validate()
+            except UserInputError as exc:
+                raise UserInputError(f"{folder}{os.sep}{exc}") from None
+            if stamp is not None and stamp == _stamp(files):  # unchanged while read
+                _VALIDATED.add(stamp)
+        return md
 
     @classmethod
     def concat(cls, datasets: Iterable["MetaDataset"], name: str | None = None) -> "MetaDataset":
@@ -475,46 +530,125 @@ class MetaDataset:
 
     # ------------------------------------------------------------------ checks / saving
     def validate(self, check_archs: bool = True) -> None:
-        """Raise ``ValueError`` unless the tables satisfy the format's invariants."""
-        for fname, df in ((TASKS_FILE, self.tasks), (TRIPLES_FILE, self.triples),
-                          (PROXIES_FILE, self.proxies)):
-            for col in _NOT_NULL[fname]:
-                if df[col].isna().any():
-                    raise ValueError(f"{fname}: column {col!r} has missing values")
-        tr = self.triples
-        if not np.isfinite(tr["value"].to_numpy(dtype=np.float64)).all():
-            raise ValueError("triples: non-finite value")
-        bad = set(tr["split"].unique()) - set(SPLITS)
-        if bad:
-            raise ValueError(f"triples: unknown split(s) {sorted(bad)}")
+        """Raise a one-line :class:`~metanas.errors.UserInputError` (a ``ValueError``) unless
+        the tables satisfy the format's invariants: no missing cells in the required columns,
+        finite ``value``s, known splits, every triple / proxy score of a task of the task table
+        with that task's space, one row per ``(task, arch, metric, split, fidelity)`` (and per
+        ``(task, arch, proxy)``), each task's ``default_metric`` tabulated at split ``valid``
+        (and its ``report_metric``, when set, at split ``test``) as
+        :meth:`resolve_metric` looks them up, and (``check_archs``) canonical arch strings.
+        The message names the file, the task and the column, and says how to fix it."""
+        _check_not_null(self.tasks, self.triples, self.proxies)
+        tr, px = self.triples, self.proxies
+        _check_finite(tr)
+        bad = tr[~tr["split"].isin(SPLITS)]
+        if len(bad):
+            r = bad.iloc[0]
+            raise UserInputError(f"{TRIPLES_FILE}: task {r['task']!r} has split {r['split']!r} in "
+                                 f"column 'split' ({len(bad)} row(s) with an unknown split); "
+                                 f"use {' or '.join(SPLITS)}")
+        for sp_name in self.tasks["space"].unique():
+            try:
+                canonical = get_space(sp_name).name
+            except KeyError:
+                canonical = None
+            if canonical != sp_name:
+                t = self.tasks.loc[self.tasks["space"] == sp_name, "task"].iloc[0]
+                fix = (f"write {canonical!r}" if canonical else
+                       f"use one of {', '.join(_space_names())}")
+                raise UserInputError(f"{TASKS_FILE}: task {t!r} has space {sp_name!r} in column "
+                                     f"'space', which is not a search space name; {fix}")
         known = set(self.tasks["task"])
-        for fname, df in ((TRIPLES_FILE, tr), (PROXIES_FILE, self.proxies)):
-            orphan = set(df["task"].unique()) - known
-            if orphan:
-                raise ValueError(f"{fname}: task(s) not in the task table, e.g. {sorted(orphan)[0]!r}")
         space_of = dict(zip(self.tasks["task"], self.tasks["space"]))
-        for fname, df in ((TRIPLES_FILE, tr), (PROXIES_FILE, self.proxies)):
-            if len(df) and (df["task"].map(space_of) != df["space"]).any():
-                raise ValueError(f"{fname}: space differs from the task table's")
-        key = ["task", "arch", "metric", "split", "fidelity"]
-        if tr.duplicated(key).any():
-            row = tr[tr.duplicated(key)].iloc[0]
-            raise ValueError(f"triples: duplicate {tuple(row[key])}")
-        if self.proxies.duplicated(["task", "arch", "proxy"]).any():
-            raise ValueError("proxies: duplicate (task, arch, proxy)")
+        for fname, df in ((TRIPLES_FILE, tr), (PROXIES_FILE, px)):
+            if not len(df):
+                continue
+            orphan = sorted(set(df["task"].unique()) - known)
+            if orphan:
+                more = f" (and {len(orphan) - 1} more task(s))" if len(orphan) > 1 else ""
+                raise UserInputError(f"{fname}: task {orphan[0]!r}{more} has rows but no row in "
+                                     f"{TASKS_FILE}; add the task to the task table or drop "
+                                     f"its rows")
+            wrong = df[df["task"].map(space_of) != df["space"]]
+            if len(wrong):
+                r = wrong.iloc[0]
+                raise UserInputError(f"{fname}: task {r['task']!r} has space {r['space']!r} in "
+                                     f"column 'space' but {space_of[r['task']]!r} in "
+                                     f"{TASKS_FILE}; make the two agree")
+        _check_unique(tr, ["task", "arch", "metric", "split", "fidelity"], "value", TRIPLES_FILE,
+                      "keep one row per (task, arch, metric, split, fidelity), e.g. the mean of "
+                      "repeated runs")
+        _check_unique(px, ["task", "arch", "proxy"], "score", PROXIES_FILE,
+                      "keep one score per (task, arch, proxy)")
+        self._check_metrics()
         if check_archs:
-            for fname, df in ((TRIPLES_FILE, tr), (PROXIES_FILE, self.proxies)):
+            checked: set[tuple[str, str]] = set()  # (space, arch) seen canonical
+            for fname, df in ((TRIPLES_FILE, tr), (PROXIES_FILE, px)):
                 for space_name, archs in df.groupby("space")["arch"]:
                     space = get_space(space_name)
                     for a in archs.unique():
-                        if space.to_str(space.from_str(a)) != a:
-                            raise ValueError(f"{fname}: {a!r} is not the canonical {space_name} string")
+                        if (space_name, a) in checked:
+                            continue
+                        try:
+                            canon, err = space.to_str(space.from_str(a)), ""
+                        except InvalidArchitecture as exc:
+                            canon, err = None, " ".join(str(exc).split())
+                        if canon == a:
+                            checked.add((space_name, a))
+                            continue
+                        task = df.loc[(df["space"] == space_name) & (df["arch"] == a),
+                                      "task"].iloc[0]
+                        fix = (f"write {canon!r} (the space's to_str of it)" if canon is not None
+                               else f"fix or drop that row ({err})")
+                        raise UserInputError(
+                            f"{fname}: task {task!r} has arch {a!r} in column 'arch', which is "
+                            f"not a canonical {space_name} string; {fix}")
+
+    def _check_metrics(self) -> None:
+        """Each task's ``default_metric`` resolves at split ``valid`` and its ``report_metric``
+        (when set) at split ``test``, as :meth:`resolve_metric` looks them up."""
+        tr = self.triples
+        have: dict[str, set[tuple[str, str]]] = {}
+        for t, m, sp in tr[["task", "metric", "split"]].drop_duplicates().itertuples(index=False):
+            have.setdefault(t, set()).add((m, sp))
+
+        def found(avail: set, metric: str, split: str) -> bool:
+            if (metric, split) in avail:
+                return True
+            return any(metric.startswith(sp + "_") and (metric[len(sp) + 1:], sp) in avail
+                       for sp in SPLITS)
+
+        for t, dm, rm in self.tasks[["task", "default_metric", "report_metric"]].itertuples(
+                index=False):
+            avail = have.get(t, set())
+            checks = [("default_metric", dm, "valid")]
+            if isinstance(rm, str) and rm:
+                checks.append(("report_metric", rm, "test"))
+            for col, metric, split in checks:
+                if found(avail, metric, split):
+                    continue
+                if not avail:
+                    raise UserInputError(f"{TASKS_FILE}: task {t!r} has no rows in "
+                                         f"{TRIPLES_FILE}; add its measurements or drop the task")
+                names = ", ".join(sorted(f"{s}_{m}" for m, s in avail))
+                raise UserInputError(f"{TASKS_FILE}: task {t!r} has {col} {metric!r}, but "
+                                     f"{TRIPLES_FILE} has no {metric!r} rows of it at split "
+                                     f"{split!r} (it has {names}); set {col} to one of those "
+                                     f"metrics or add the rows")
 
     def save(self, folder: str | os.PathLike, *, compression_level: int = 15) -> dict[str, int]:
-        """Write this meta-dataset as one collection folder; returns ``{file: bytes}``."""
+        """Write this meta-dataset as one collection folder; returns ``{file: bytes}``.
+
+        The tables are checked first (:meth:`validate`): an invalid meta-dataset raises a
+        one-line :class:`~metanas.errors.UserInputError` and writes nothing. Each file is
+        written atomically, with a plain ``open()``'s mode (``metanas.io``)."""
         from .io import atomic_write_bytes
 
         folder = Path(folder)
+        try:
+            self.validate()
+        except UserInputError as exc:
+            raise UserInputError(f"not saved to {folder}: {exc}") from None
         sizes = {}
         for fname, df in ((TASKS_FILE, self.tasks), (TRIPLES_FILE, self.triples),
                           (PROXIES_FILE, self.proxies)):
@@ -524,9 +658,61 @@ class MetaDataset:
                 continue
             data = table_to_parquet_bytes(df, _SCHEMAS[fname], compression_level=compression_level)
             atomic_write_bytes(folder / fname, data)
-            (folder / fname).chmod(0o644)  # the atomic write's temp file is private (0600)
             sizes[fname] = len(data)
         return sizes
+
+
+def _space_names() -> list[str]:
+    from .spaces import names
+
+    return list(names())
+
+
+def _check_not_null(tasks: pd.DataFrame, triples: pd.DataFrame, proxies: pd.DataFrame) -> None:
+    for fname, df in ((TASKS_FILE, tasks), (TRIPLES_FILE, triples), (PROXIES_FILE, proxies)):
+        for col in _NOT_NULL[fname]:
+            if fname == TRIPLES_FILE and col == "value":
+                continue  # NaN is a non-finite value: _check_finite says so
+            miss = df[col].isna().to_numpy()
+            if miss.any():
+                i = int(np.flatnonzero(miss)[0])
+                t = df["task"].iloc[i]
+                who = f"task {t!r}" if isinstance(t, str) else f"row {i + 1}"
+                raise UserInputError(f"{fname}: {who} has no value in column {col!r} "
+                                     f"({int(miss.sum())} empty cell(s) in that column); fill "
+                                     f"them in or drop those rows")
+
+
+def _check_finite(triples: pd.DataFrame) -> None:
+    v = triples["value"].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        r = triples.iloc[i]
+        raise UserInputError(f"{TRIPLES_FILE}: task {r['task']!r} has value {v[i]} in column "
+                             f"'value' (metric {r['metric']!r}, split {r['split']!r}, arch "
+                             f"{r['arch']!r}; {int(bad.sum())} non-finite value(s) in all); "
+                             f"replace them with finite numbers or drop those rows")
+
+
+def _py(v):
+    """A numpy scalar as the Python value (for messages: ``0``, not ``np.int32(0)``)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _check_unique(df: pd.DataFrame, key: list[str], value: str, fname: str, fix: str) -> None:
+    dup = df.duplicated(key, keep=False)
+    if not dup.any():
+        return
+    rows = df[dup]
+    first = rows.iloc[0]
+    same = rows[(rows[key] == first[key]).all(axis=1)][value]
+    what = ", ".join(f"{k} {_py(first[k])!r}" for k in key[1:])
+    vals = [_py(v) for v in same.tolist()]
+    kind = ("with the same value" if len(set(map(repr, vals))) == 1 else
+            f"with different {value}s {', '.join(map(repr, vals[:4]))}")
+    raise UserInputError(f"{fname}: task {first['task']!r} has {len(vals)} rows for ({what}) "
+                         f"{kind}; {fix}")
 
 
 # ---------------------------------------------------------------------------- user tables

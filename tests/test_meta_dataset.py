@@ -280,7 +280,7 @@ def test_user_table_ok(tmp_path):
     p = write(tmp_path / "mine.csv", f"""
         arch,acc,test_acc,seconds
         {A0},90.5,90.1,120
-        "(0, 0, 0, 0, 0, 0)",10,10.2,30
+        {A1.strip("|")},10,10.2,30
         "{A2}",80,79.5,60
         """)
     md = load_user_table(p, "nb201", "acc", "test_acc", cost_column="seconds")
@@ -325,14 +325,183 @@ def test_user_table_structure_errors(tmp_path):
          "no data rows"),
         (lambda: load_user_table(ok, "nb201", "acc", "acc"), "different columns"),
         (lambda: load_user_table(write(tmp_path / "d.csv", f'arch,acc\n{A1},1\n{A0},2\n'
-                                       f'"(0,0,0,0,0,0)",3\n'), "nb201", "acc"),
+                                       f'{A1.strip("|")},3\n'), "nb201", "acc"),
          "data row 1 (spreadsheet row 2) and data row 3 (spreadsheet row 4)"),
         (lambda: load_user_table(write(tmp_path / "c.csv", f"arch,acc,s\n{A0},1,-5\n"), "nb201",
                                  "acc", cost_column="s"), "negative"),
         (lambda: load_user_table(ok, "transnas_micro", "acc"), "TransNAS"),
+        # NB201 tuples are refused: NASLib's op_indices order ops and edges differently
+        (lambda: load_user_table(write(tmp_path / "t.csv", 'arch,acc\n"(0, 1, 2, 3, 4, 0)",1\n'),
+                                 "nb201", "acc"), "tuple of op indices"),
     ]
     for call, needle in cases:
         with pytest.raises(UserInputError) as exc:
             call()
         assert "\n" not in str(exc.value)
         assert needle in str(exc.value)
+
+
+# ---------------------------------------------------------------------------- validation
+def _user_md(tmp_path: Path, name: str = "mine") -> MetaDataset:
+    p = write(tmp_path / f"{name}.csv", f"""
+        arch,acc,test_acc
+        {A0},90.5,90.1
+        {A1},10,10.2
+        {A2},80,79.5
+        """)
+    return load_user_table(p, "nb201", "acc", "test_acc")
+
+
+def _edit(md: MetaDataset, case: str) -> MetaDataset:
+    """``md`` (one user task 'user/mine' on nb201) broken in one way."""
+    tasks, tr = md.tasks.copy(), md.triples.copy()
+    if case == "nan":
+        tr.loc[1, "value"] = np.nan
+    elif case == "inf":
+        tr.loc[2, "value"] = np.inf
+    elif case == "orphan":
+        tr = pd.concat([tr, tr.iloc[[0]].assign(task="user/ghost")], ignore_index=True)
+    elif case == "space":
+        tr.loc[0, "space"] = "transnas_micro"
+    elif case == "conflict":
+        tr = pd.concat([tr, tr.iloc[[0]].assign(value=12.0)], ignore_index=True)
+    elif case == "repeat":
+        tr = pd.concat([tr, tr.iloc[[0]]], ignore_index=True)
+    elif case == "wrongmetric":
+        tasks["default_metric"] = "accuracy"
+    elif case == "wrongreport":
+        tasks["report_metric"] = "ssim"
+    elif case == "norows":
+        tasks = pd.concat([tasks, tasks.assign(task="user/empty")], ignore_index=True)
+    elif case == "split":
+        tr.loc[0, "split"] = "train"
+    elif case == "arch":  # parses, but is not the canonical string
+        tr.loc[1, "arch"] = f" {A1} "
+    elif case == "badarch":
+        tr.loc[0, "arch"] = A1.replace("none~2", "bogus~2")
+    elif case == "taskspace":
+        tasks["space"] = "nb202"
+        tr["space"] = "nb202"
+    elif case == "missing":
+        tasks["licence"] = None
+    return MetaDataset(tasks, tr, md.proxies, name="bad")
+
+
+BROKEN = {  # case -> words the one-line message must hold
+    "nan": ["triples.parquet", "'user/mine'", "'value'", "non-finite", "finite numbers"],
+    "inf": ["triples.parquet", "'user/mine'", "value inf", "finite numbers"],
+    "orphan": ["triples.parquet", "'user/ghost'", "no row in tasks.parquet", "add the task"],
+    "space": ["triples.parquet", "'user/mine'", "'transnas_micro'", "'nb201'", "agree"],
+    "conflict": ["triples.parquet", "'user/mine'", "2 rows", "different values 90.5, 12.0",
+                 "keep one row"],
+    "repeat": ["triples.parquet", "'user/mine'", "2 rows", "same value", "keep one row"],
+    "wrongmetric": ["tasks.parquet", "'user/mine'", "default_metric 'accuracy'", "valid_acc",
+                    "set default_metric"],
+    "wrongreport": ["tasks.parquet", "'user/mine'", "report_metric 'ssim'", "split 'test'",
+                    "set report_metric"],
+    "norows": ["tasks.parquet", "'user/empty'", "no rows in triples.parquet", "drop the task"],
+    "split": ["triples.parquet", "'user/mine'", "'train'", "'split'", "valid or test"],
+    "arch": ["triples.parquet", "'user/mine'", f"' {A1} '", "canonical nb201",
+             f"write '{A1}'"],
+    "badarch": ["triples.parquet", "'user/mine'", "bogus~2", "'arch'", "fix or drop that row"],
+    "taskspace": ["tasks.parquet", "'user/mine'", "'nb202'", "'space'", "nb201"],
+    "missing": ["tasks.parquet", "'user/mine'", "'licence'", "fill them in"],
+}
+
+
+def _one_line(exc) -> str:
+    msg = str(exc.value)
+    assert msg and "\n" not in msg, msg
+    assert isinstance(exc.value, ValueError) and isinstance(exc.value, UserInputError)
+    return msg
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_validate_rejects_broken_tables(tmp_path, case):
+    good = _user_md(tmp_path)
+    good.validate()
+    bad = _edit(good, case)
+    with pytest.raises(UserInputError) as exc:
+        bad.validate()
+    msg = _one_line(exc)
+    for needle in BROKEN[case]:
+        assert needle in msg, (needle, msg)
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_save_refuses_invalid_and_writes_nothing(tmp_path, case):
+    bad = _edit(_user_md(tmp_path), case)
+    out = tmp_path / "out"
+    with pytest.raises(UserInputError) as exc:
+        bad.save(out)
+    msg = _one_line(exc)
+    assert msg.startswith(f"not saved to {out}: ") and BROKEN[case][1] in msg
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_concat_of_user_tables_is_checked_on_save(tmp_path):
+    """A collection built from user tables + concat: a stray triple of an unknown task is
+    refused on save (before the fix it was saved and meta-training dropped it)."""
+    a, b = _user_md(tmp_path, "a"), _user_md(tmp_path, "b")
+    both = MetaDataset.concat([a, b])
+    both.save(tmp_path / "ok")
+    assert MetaDataset.load(tmp_path / "ok").task_ids() == ["user/a", "user/b"]
+    stray = MetaDataset(a.tasks, pd.concat([a.triples, b.triples], ignore_index=True))
+    with pytest.raises(UserInputError, match="'user/b'.*no row in tasks.parquet"):
+        stray.save(tmp_path / "stray")
+    assert not (tmp_path / "stray").exists()
+
+
+def _write_raw(md: MetaDataset, folder: Path) -> Path:
+    """The tables as parquet files, bypassing ``save``'s check (a folder made elsewhere)."""
+    from metanas.meta_dataset import table_to_parquet_bytes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for fname, df, schema in (("tasks.parquet", md.tasks, TASKS_SCHEMA),
+                              ("triples.parquet", md.triples, TRIPLES_SCHEMA)):
+        (folder / fname).write_bytes(table_to_parquet_bytes(df, schema, compression_level=1))
+    return folder
+
+
+@pytest.mark.parametrize("case", ["nan", "orphan", "space", "conflict", "wrongmetric"])
+def test_load_rejects_invalid_user_folder(tmp_path, case):
+    folder = _write_raw(_edit(_user_md(tmp_path), case), tmp_path / "coll")
+    with pytest.raises(UserInputError) as exc:
+        MetaDataset.load(folder)
+    msg = _one_line(exc)
+    assert msg.startswith(str(folder / BROKEN[case][0])), msg
+    for needle in BROKEN[case][1:]:
+        assert needle in msg, (needle, msg)
+    with pytest.raises(UserInputError):  # also inside a folder of collections
+        MetaDataset.load(tmp_path)
+
+
+def test_load_checks_again_when_the_folder_changes(tmp_path):
+    good = _user_md(tmp_path)
+    good.save(tmp_path / "coll")
+    assert MetaDataset.load(tmp_path / "coll").task_ids() == ["user/mine"]
+    assert MetaDataset.load(tmp_path / "coll").task_ids() == ["user/mine"]  # checked once
+    _write_raw(_edit(good, "conflict"), tmp_path / "coll")
+    with pytest.raises(UserInputError, match="different values"):
+        MetaDataset.load(tmp_path / "coll")
+
+
+def test_meta_training_cli_reports_an_invalid_folder_in_one_line(tmp_path, capsys):
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root))
+    try:
+        import train_meta
+    finally:
+        sys.path.remove(str(root))
+    folder = _write_raw(_edit(_user_md(tmp_path), "orphan"), tmp_path / "coll")
+    rc = train_meta.main(["--space", "nb201", "--meta-dataset", str(folder), "--out",
+                          str(tmp_path / "ckpt"), "--iters", "1", "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "'user/ghost'" in err, err
+
+
+def test_shipped_collections_pass_validate(md):
+    """The shipped collections are not re-checked on every load (cost): they are here."""
+    md.validate()
+    for name in list_collections():
+        MetaDataset.load(name).validate()

@@ -157,10 +157,12 @@ def save_checkpoint(module: torch.nn.Module, config: Any, directory: str | Path,
     directory.mkdir(parents=True, exist_ok=True)
     cfg = {"model": kind, "format_version": FORMAT_VERSION, **config_to_dict(config)}
     text = json.dumps(cfg, sort_keys=True, indent=2)
-    # safetensors write first (to a temp name, then replace) so a crash leaves no mixed pair
+    # safetensors write first (to a temp name, then replace) so a crash leaves no mixed pair;
+    # re-written through atomic_write_bytes, since safetensors' own files are mode 0600
     tmp = directory / f".{WEIGHTS_NAME}.tmp"
     save_model(module, str(tmp), metadata={"format": "pt", "metanas_config": text})
-    tmp.replace(directory / WEIGHTS_NAME)
+    atomic_write_bytes(directory / WEIGHTS_NAME, tmp.read_bytes())
+    tmp.unlink()
     atomic_write_bytes(directory / CONFIG_NAME, (text + "\n").encode())
     return directory
 

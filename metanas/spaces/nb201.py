@@ -35,9 +35,15 @@ class NB201Space(CellSpace):
                 f"+|{ops[a[3]]}~0|{ops[a[4]]}~1|{ops[a[5]]}~2|")
 
     def from_str(self, text: str) -> Arch:
-        t = self._tuple_from_str(text)
-        if t is not None:
-            return t
+        """The arch of NB201's string form. A tuple of op indices is refused: tools order NB201's
+        ops and edges differently (NASLib's ``op_indices``: ops skip, none, 3x3, 1x1, avg and
+        edges 01, 02, 03, 12, 13, 23), so a tuple would silently name another cell."""
+        if str(text).strip().startswith("("):
+            raise InvalidArchitecture(
+                f"{text!r} is a tuple of op indices, which tools order differently for "
+                f"NAS-Bench-201 (NASLib's op_indices are not this package's); give the string "
+                f"form, e.g. '|nor_conv_3x3~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|"
+                f"none~1|nor_conv_3x3~2|' (metanas.spaces.get('nb201').to_str(arch))")
         try:
             nodes = [n for n in str(text).strip().split("+")]
             out = []

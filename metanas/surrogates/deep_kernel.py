@@ -609,7 +609,9 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
                                    lambda cfg: cls(cfg, **modules), kind=CHECKPOINT_KIND,
                                    expect=expect)
         model.eval()
-        return model
+        from ..hub import carry_files  # the prior context and training record travel along
+
+        return carry_files(model, directory)
 
     def push_to_hub(self, repo_id: str, *, private: bool = False, revision: str | None = None,
                     token: str | None = None, card: Any = None) -> str:

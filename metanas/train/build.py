@@ -462,7 +462,6 @@ def consolidate(out: str | os.PathLike, partial: bool = False,
     plan = BuildPlan.from_json(read_json(ShardStore(out, work_dir).plan_file))
     md.save(out)
     atomic_write_bytes(Path(out) / "README.md", dataset_card(plan.collection, md, plan).encode())
-    (Path(out) / "README.md").chmod(0o644)
     return Path(out)
 
 
