@@ -26,6 +26,14 @@ import argparse
 import sys
 
 
+def _error(exc: Exception) -> int:
+    """Print ``exc`` as one line (a ``KeyError``'s message without its quotes); status 2."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    msg = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    print(f"train_meta.py: error: {msg}", file=sys.stderr)
+    return 2
+
+
 def _recipe_args(argv) -> list[str]:
     """The command-line arguments that define the checkpoint (for its card's rebuild command):
     all but ``--resume`` / ``--fresh``, which only say how this invocation got there."""
@@ -143,9 +151,7 @@ def main(argv=None) -> int:
         from metanas.hub import push_to_hub
         url = push_to_hub(a.out, a.push_to_hub) if a.push_to_hub else None
     except (UserInputError, ValueError, KeyError, FileNotFoundError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"train_meta.py: error: {msg}", file=sys.stderr)
-        return 2
+        return _error(exc)
     bm = st.get("best_metrics") or {}
     rho = f"{bm['spearman']:.3f}" if "spearman" in bm else "n/a (no validation set)"
     print(f"wrote {a.out}: {st['iter']} iterations, best iter {st['best_iter']}, "
@@ -192,9 +198,7 @@ def _main_base(a, p, argv) -> int:
         from metanas.hub import push_to_hub
         url = push_to_hub(a.out, a.push_to_hub, kind="base") if a.push_to_hub else None
     except (UserInputError, ValueError, KeyError, FileNotFoundError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"train_meta.py: error: {msg}", file=sys.stderr)
-        return 2
+        return _error(exc)
     val = "n/a (no validation task)" if st["best_val"] is None else f"{st['best_val']:.3f}"
     print(f"wrote {a.out}: {st['iter']} iterations, best iter {st['best_iter']}, validation "
           f"CE after adaptation {val}, wall {st['wall_s']:.0f} s"

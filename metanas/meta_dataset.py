@@ -413,9 +413,13 @@ class MetaDataset:
         if len(hits) > 1:
             raise UserInputError(f"task {task!r} is ambiguous ({', '.join(hits)}); give the full id")
         close = difflib.get_close_matches(str(task), ids, n=3, cutoff=0.6)
+        if not close:  # a short name with a typo: match the short names
+            short = {t.split("/", 1)[-1]: t for t in ids}
+            close = [short[c] for c in difflib.get_close_matches(low, list(short), n=3,
+                                                                 cutoff=0.6)]
         hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise UserInputError(f"unknown task {task!r}; {hint}({len(ids)} tasks in {self.name or 'this meta-dataset'}, "
-                             f"list them with MetaDataset.task_ids())")
+        raise UserInputError(f"unknown task {task!r}; {hint}({len(ids)} tasks in "
+                             f"{self.name or 'this meta-dataset'}: python adapt.py --list-tasks)")
 
     def task(self, task: str) -> dict:
         """The task-table row of ``task`` as a dict."""
@@ -764,6 +768,11 @@ def load_user_table(path: str | os.PathLike, space: str, metric: str,
     try:
         df = pd.read_csv(p, dtype=str, keep_default_na=False, skip_blank_lines=False,
                          skipinitialspace=True)
+        if len(df.columns) == 1:  # a spreadsheet's semicolon- or tab-separated export
+            sep = next((c for c in (";", "\t") if c in str(df.columns[0])), None)
+            if sep is not None:
+                df = pd.read_csv(p, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                                 skipinitialspace=True, sep=sep)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserInputError(f"{p.name}: not a readable CSV ({first}); save it as comma-separated "

@@ -291,6 +291,10 @@ def test_user_table_ok(tmp_path):
     assert md.table("user/mine", "cost_s").tolist() == [120, 30, 60]
     md.validate()
     tn = write(tmp_path / "tn.csv", "cell;score\n64-41414-3_13_123;1.5\n1_11_111;2\n".replace(";", ","))
+    for sep in (";", "\t"):  # a spreadsheet's semicolon / tab export reads the same
+        other = write(tmp_path / "sep.csv", f"arch{sep}acc{sep}test_acc\n{A0}{sep}90.5{sep}90.1\n")
+        assert load_user_table(other, "nb201", "acc", "test_acc").table("user/sep").tolist() \
+            == [90.5]
     t2 = load_user_table(tn, "transnas_micro", "score", arch_column="cell").table("user/tn")
     assert list(t2.index) == ["64-41414-3_13_123", "64-41414-1_11_111"]
 

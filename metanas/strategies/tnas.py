@@ -530,21 +530,25 @@ class TNAS(Strategy):
         self.checkpoint_dir = ckpt
         if ckpt is not None:
             cfg_path = ckpt / "config.json"
+            prior = ckpt / "prior_context.safetensors"
             key = ("ckpt", str(ckpt.resolve()), cfg_path.stat().st_mtime_ns,
-                   (ckpt / "model.safetensors").stat().st_mtime_ns, self.space.name)
+                   (ckpt / "model.safetensors").stat().st_mtime_ns,
+                   prior.stat().st_mtime_ns if prior.exists() else None, self.space.name)
         else:
             key = ("scratch", self.space.name, self._init_seed)
         entry = _CACHE.get(key)
         if entry is None:
-            if ckpt is not None:
-                model = DeepKernelGP.from_pretrained(ckpt, space=self.space.name)
-                context = self._read_context(ckpt)
-                tasks = self._read_training_tasks(ckpt)
-            else:
-                with torch.random.fork_rng():
+            # building a module draws its initial weights from torch's global generator: keep
+            # the caller's stream as it was (the weights are loaded or seeded here anyway)
+            with torch.random.fork_rng(devices=[]):
+                if ckpt is not None:
+                    model = DeepKernelGP.from_pretrained(ckpt, space=self.space.name)
+                    context = self._read_context(ckpt)
+                    tasks = self._read_training_tasks(ckpt)
+                else:
                     torch.manual_seed(self._init_seed)
                     model = DeepKernelGP(DeepKernelConfig.for_space(self.space.name))
-                context, tasks = None, []
+                    context, tasks = None, []
             table = None
             if self.space.n_ops ** self.space.n_edges <= 2_000_000:
                 table = _arch_table(model, self.space)
@@ -554,7 +558,8 @@ class TNAS(Strategy):
             if len(_CACHE) > 16:
                 _CACHE.clear()
             _CACHE[key] = entry
-        model = DeepKernelGP(entry["config"])
+        with torch.random.fork_rng(devices=[]):
+            model = DeepKernelGP(entry["config"])
         model.load_state_dict(entry["state"])
         if self.trainable != "all" and entry["table"] is not None:
             model.arch_encoder = _table_encoder_cls()(entry["table"], self.space.n_ops,

@@ -136,6 +136,26 @@ def test_candidates_respected(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_global_generators_untouched(name):
+    """Randomness only through the strategy's own generators: torch's, numpy's and Python's
+    global streams are where they were after a run (model phases included)."""
+    import random
+
+    import torch
+
+    torch.manual_seed(7)
+    np.random.seed(7)
+    random.seed(7)
+    before = (torch.random.get_rng_state().clone(), np.random.get_state()[1].copy(),
+              random.getstate())
+    ev = LinearToy()
+    run_search(make(name, ev.space, seed=0), ev, budget=10, batch_size=2, seed=0)
+    assert torch.equal(before[0], torch.random.get_rng_state())
+    assert np.array_equal(before[1], np.random.get_state()[1])
+    assert before[2] == random.getstate()
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_bad_tell_changes_nothing(name):
     """A value that is not a number or an arch outside the space is refused by ``tell``
     before anything changes (observations and pending archs stay in step)."""
