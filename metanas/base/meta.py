@@ -47,10 +47,10 @@ import torch.nn.functional as F
 
 from .. import __version__
 from ..errors import UserInputError
-from ..io import atomic_write_bytes, atomic_write_json
-from ..meta.checkpoint import (BEST_WEIGHTS, command_line, generator_state, load_weights,
-                               open_training_run, platform_info, resume_training_state,
-                               save_training_state, save_weights)
+from ..io import atomic_write_bytes, atomic_write_json, read_json
+from ..meta.checkpoint import (BEST_WEIGHTS, command_line, finished_run, generator_state,
+                               load_weights, open_training_run, platform_info,
+                               resume_training_state, save_training_state, save_weights)
 from .adapt import AdaptConfig, adapt
 from .bayes import BayesConfig, BayesSuperNet
 from .elbo import ELBOConfig, TaskBatches, elbo_loss, sample_batch
@@ -256,6 +256,8 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool | str 
     if open_training_run(out, STATE_NAME, resume=resume, config=asdict(cfg),
                          defaults=asdict(BaseMetaConfig()), training_tasks=train_ids):
         resume_training_state(out, STATE_NAME, state, model, gen, iters=cfg.iters)
+        if finished_run(out, STATE_NAME, state, cfg.iters):  # nothing to add: leave it as it is
+            return read_json(state_path)
 
     def save_state(done: bool = False) -> None:
         state.update(generator=generator_state(gen), config=asdict(cfg), training_tasks=train_ids,

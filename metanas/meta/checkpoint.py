@@ -375,6 +375,20 @@ def resume_training_state(out: str | Path, state_name: str, state: dict, model: 
         state["stopped_early"] = False
 
 
+def finished_run(out: str | Path, state_name: str, state: dict, iters: int) -> bool:
+    """Whether the run just resumed into ``state`` had finished (its ``<state_name>`` says
+    ``done`` and its checkpoint exists) and ``iters`` adds nothing to it: then the folder is
+    left exactly as it is (its card keeps the machine it was trained on)."""
+    from ..io import read_json
+
+    out = Path(out)
+    if not (out / state_name).exists() or not (out / "model.safetensors").exists():
+        return False
+    if not read_json(out / state_name).get("done"):
+        return False
+    return state["iter"] >= iters or bool(state.get("stopped_early"))
+
+
 def platform_info() -> dict:
     """Where a checkpoint was made: ``{"cpu", "machine", "isa", "python", "torch",
     "threads"}``.

@@ -77,11 +77,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..io import atomic_write_bytes, atomic_write_json
+from ..io import atomic_write_bytes, atomic_write_json, read_json
 from .checkpoint import command_line as _command_line
-from .checkpoint import (BEST_WEIGHTS, generator_state, load_weights, open_training_run,
-                         platform_info, resume_training_state, save_training_state,
-                         save_weights)
+from .checkpoint import (BEST_WEIGHTS, finished_run, generator_state, load_weights,
+                         open_training_run, platform_info, resume_training_state,
+                         save_training_state, save_weights)
 
 __all__ = ["TrainConfig", "TaskData", "load_tasks", "train", "batch_nll", "MethodNotAvailable",
            "PRIOR_CONTEXT", "STATE_NAME"]
@@ -523,6 +523,8 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool | str = "auto",
                          defaults=asdict(TrainConfig()),
                          training_tasks=[d.name for d in train_tasks]):
         resume_training_state(out, STATE_NAME, state, model, gen, iters=cfg.iters)
+        if finished_run(out, STATE_NAME, state, cfg.iters):  # nothing to add: leave it as it is
+            return read_json(state_path)
     state["validation"] = (("held-out tasks: " + ", ".join(cfg.val_tasks)) if cfg.val_tasks
                            else f"held-out archs ({cfg.val_frac:.0%}, >= {n_min}, <= "
                                 f"{cfg.val_max}) of each large training task"

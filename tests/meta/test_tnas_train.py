@@ -94,9 +94,12 @@ def test_resume_continues(md, tmp_path):
     again = train(_cfg(iters=6), tmp_path, resume=True, progress=False, md=md)
     assert again["iter"] == 6 and len(again["history"]) == 6
     assert again["history"][:4] == hist  # continued, not restarted
-    # resuming a finished run with the same budget does no more iterations
+    # resuming a finished run with the same budget does no more iterations and leaves the
+    # folder as it is (its card keeps the machine it was trained on)
+    files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     same = train(_cfg(iters=6), tmp_path, resume=True, progress=False, md=md)
     assert same["history"] == again["history"]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == files
     # a state from another task set or with other settings is refused, with or without
     # --resume, and left as it was
     saved = (tmp_path / "training_state.json").read_text()
