@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""TNAS transfer benchmark: leave-one-task-out (TransNAS micro, 7 tasks) and leave-one-dataset-out
+r"""TNAS transfer benchmark: leave-one-task-out (TransNAS micro, 7 tasks) and leave-one-dataset-out
 (NB201: cifar10, cifar100, imagenet16-120).
 
 For every target task:
@@ -46,7 +46,7 @@ equals ``tnas`` by construction on tasks without image samples (every TransNAS /
 Example (what produced the shipped results; see the summary's ``commands``)::
 
     python benchmarks/tnas_loto.py --space transnas_micro,nb201 --seeds 10 --iters 200 \
-        --ablation-tasks all --ablations noadapt --ablation-seeds 10
+        --ablation-tasks all --ablations noadapt,adapt-head --ablation-seeds 10
     python benchmarks/tnas_loto.py --space transnas_micro,nb201 --methods tnas --seeds 10 \
         --iters 200 --ablation-tasks all --ablations scratch --ablation-seeds 5
 """

@@ -2,7 +2,8 @@
 """Speed of one BO step of ``tnas`` vs ``gp-bo`` on NAS-Bench-201 (all 15625 cells).
 
 A *step* is one ``ask(1)`` after ``n`` observations: for ``tnas`` the test-time adaptation
-(reset to the meta weights, guarded fine-tuning of the head) + scoring every candidate; for
+(reset to the meta weights, guarded fitting of the GP's hyper-parameters, the residual kernel
+from 20 observations: the strategy's defaults) + scoring every candidate; for
 ``gp-bo`` the GP fit (L-BFGS on the marginal likelihood) + scoring every candidate. The
 observations are ``n`` uniformly drawn cells with their ``nb201/cifar100`` validation
 accuracy. Median (and quartiles) over ``--reps`` repetitions (a different draw each), one

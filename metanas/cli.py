@@ -129,7 +129,7 @@ def adapt_main(argv: list[str] | None = None) -> int:
                 if not str(row.task).startswith("metad2a/"):
                     print(f"{row.task:36s} {row.space:15s} {row.description}")
             n = int(md.tasks.task.str.startswith("metad2a/").sum())
-            print(f"... and {n} MetaD2A tasks metad2a/<id> (partial tables, 1-5 archs each)")
+            print(f"... and {n} MetaD2A tasks metad2a/<id> (partial tables, 1-6 archs each)")
             return 0
         space = spaces.get(args.space)
         for name, v, lo in (("--budget", args.budget, 1), ("--seeds", args.seeds, 1),

@@ -675,7 +675,9 @@ def model_card(*, kind: str = "tnas", space: str, training_tasks: Iterable[str] 
         if metrics_note:
             lines += ["", metrics_note]
         lines += ["", "Load:", "", "```python", "from metanas.hub import load_pretrained",
-                  f"model = load_pretrained(\"<this repo id or folder>\", kind=\"{kind}\")",
+                  (f"model, ckpt = load_pretrained(\"<this repo id or folder>\", kind=\"{kind}\")"
+                   if kind == "base" else
+                   f"model = load_pretrained(\"<this repo id or folder>\", kind=\"{kind}\")"),
                   "```", ""]
         if command:
             lines += ["Reproduce (exact command):", "", "```", command, "```", ""]

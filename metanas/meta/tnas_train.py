@@ -28,7 +28,7 @@ Two opt-in changes to what a large task's loss sees (both off by default):
 draws that share of each mini-batch from the task's top ``top_quantile`` of training archs
 (the rest uniformly from the others), so the kernel is fitted more on the region BO searches.
 
-*Small* tasks (MetaD2A's NB201 tasks: 1-5 archs each) are grouped: with probability
+*Small* tasks (MetaD2A's NB201 tasks: 1-6 archs each) are grouped: with probability
 ``small_prob`` an iteration draws ``small_group`` of them (each with >= 2 archs) and the loss
 is the exact marginal likelihood of independent GPs, one per task (a block-diagonal
 covariance, each block with its own task's dataset embedding); tasks with one arch carry no
@@ -618,8 +618,11 @@ def write_model_card(out: Path, state: dict, cfg: TrainConfig, train_tasks: list
                      command: str | None = None) -> None:
     names = [d.name for d in train_tasks]
     large = [d.name for d in train_tasks if len(d.y) >= cfg.min_large]
-    n_small = sum(1 for d in train_tasks if 2 <= len(d.y) < cfg.min_large)
+    small = [d for d in train_tasks if 2 <= len(d.y) < cfg.min_large]
+    n_small = len(small)
     n_single = len(names) - len(large) - n_small
+    sizes = sorted({len(d.y) for d in small}) or [0]
+    small_sources = ", ".join(sorted({source_of(d.name) for d in small}))
     bm = state.get("best_metrics") or {}
     plat = state.get("platform") or {}
     cmd = command or "python train_meta.py --space {} --out {}".format(cfg.space, out)
@@ -636,7 +639,7 @@ def write_model_card(out: Path, state: dict, cfg: TrainConfig, train_tasks: list
         f"| space | `{cfg.space}` |",
         f"| method | `{cfg.method}` |",
         f"| training tasks | {len(large) + n_small}: {', '.join(f'`{t}`' for t in large)}"
-        + (f" + {n_small} small tasks with 2-{cfg.min_large - 1} archs (MetaD2A; "
+        + (f" + {n_small} small tasks with {sizes[0]}-{sizes[-1]} archs ({small_sources}; "
            f"{cfg.small_group} per batch, p={cfg.small_prob})" if n_small else "")
         + (f"; {n_single} one-arch tasks unused" if n_single else "") + " |",
         f"| excluded collections | "
