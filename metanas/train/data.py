@@ -330,7 +330,8 @@ def _looks_like_path(text: str) -> bool:
 
 
 @lru_cache(maxsize=4)
-def _load_source_cached(source: str, image_column, label_column, hf_split, mtime) -> ImageSource:
+def _load_source_cached(source: str, image_column, label_column, hf_split, version
+                        ) -> ImageSource:
     if source == "digits":
         return _digits()
     path = Path(source).expanduser()
@@ -352,12 +353,31 @@ def load_source(source: str, *, image_column: str | None = None,
                 label_column: str | None = None, hf_split: str | None = None) -> ImageSource:
     """The images of ``source`` (see the module doc); cached per process (4 sources)."""
     source = str(source)
-    p = Path(source).expanduser()
-    try:
-        mtime = p.stat().st_mtime_ns if source not in BUILTIN and p.exists() else None
+    try:  # a changed file (also one inside a folder) is read again
+        version = source_fingerprint(source)
     except OSError:
-        mtime = None
-    return _load_source_cached(source, image_column, label_column, hf_split, mtime)
+        version = None
+    return _load_source_cached(source, image_column, label_column, hf_split, version)
+
+
+def source_fingerprint(source: str) -> str | None:
+    """What identifies the content of a local ``source`` (a file, or a folder's files: their
+    relative paths, sizes and modification times, SHA-1, 12 hex digits), so that results made
+    with other data are never reused; ``None`` for the built-in sources and Hub ids (not
+    local files)."""
+    import hashlib
+
+    source = str(source)
+    p = Path(source).expanduser()
+    if source in BUILTIN or not p.exists():
+        return None
+    h = hashlib.sha1()
+    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
+    for f in files:
+        st = f.stat()
+        rel = f.name if f == p else f.relative_to(p).as_posix()
+        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:12]
 
 
 # ---------------------------------------------------------------------------- tasks
