@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
                         "(tcp://host:8786) instead of a local cluster")
     p.add_argument("--output", default="results/adapt.json",
                    help="results JSON; the plot goes next to it (default: results/adapt.json)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int, default=None,
                    help="parallel processes over (method, seed) runs (default: 1); with "
                         "--dataset and --batch-size > 1: local Dask workers (default: the "
                         "batch size)")
@@ -169,8 +169,8 @@ def adapt_main(argv: list[str] | None = None) -> int:
                             seeds=list(range(args.seed_start, args.seed_start + args.seeds)),
                             budget=args.budget, batch_size=args.batch_size, metric=args.metric,
                             report_metric=args.report_metric, task_table=args.task_table,
-                            workers=1 if live else args.workers, threads=args.threads,
-                            dask_workers=args.workers if live and args.workers > 1 else 0,
+                            workers=1 if live else (args.workers or 1), threads=args.threads,
+                            dask_workers=args.workers if live and args.workers else 0,
                             scheduler=args.scheduler,
                             method_kwargs=_merge_kwargs(
                                 _pretrained_kwargs(args.pretrained, methods),

@@ -106,6 +106,7 @@ def _one_run(cfg: HarnessConfig, method: str, seed: int, ckpt: str | None,
 
         torch.set_num_threads(cfg.threads)
     bench = build_benchmark(cfg)
+    _apply_threads(cfg, bench)
     if client is not None:  # live task: the batch trains in parallel on the Dask cluster
         from .benchmarks.live import DaskEvaluator
 
@@ -189,12 +190,21 @@ def runs_dir(output: str | os.PathLike) -> Path:
 
 def task_key(cfg: HarnessConfig, bench) -> dict:
     """What identifies the task of ``cfg``'s runs: space, task (as given and as the benchmark
-    names it, e.g. ``user/<table stem>``), metric, report metric, batch size and, for a user
-    table, the SHA-1 of its content (``table_sha1``)."""
+    names it, e.g. ``user/<table stem>``), metric, report metric, batch size, for a user
+    table the SHA-1 of its content (``table_sha1``) and for a live task on local files their
+    fingerprint (``data``: ``metanas.train.data.source_fingerprint``), so that runs on other
+    values or other images are never reused."""
+    spec = getattr(bench, "spec", None)
+    data = None
+    if spec is not None and hasattr(spec, "source"):
+        from .train.data import source_fingerprint
+
+        data = source_fingerprint(spec.source)
     return {"space": bench.space.name, "task": cfg.task, "label": bench.task,
             "metric": bench.metric,
             "report_metric": cfg.report_metric, "batch_size": cfg.batch_size,
-            "table_sha1": _file_sha1(cfg.task_table) if cfg.task_table else None}
+            "table_sha1": _file_sha1(cfg.task_table) if cfg.task_table else None,
+            "data": data}
 
 
 def run_files(cfg: HarnessConfig, output: str | os.PathLike, bench=None,
@@ -269,10 +279,11 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
     if todo and uses_dask(cfg, bench):
         from .benchmarks.live import local_client
 
+        bench.data  # a dataset that does not load fails here, in one line, not on every worker
         if cfg.scheduler:
-            from dask.distributed import Client
+            from .benchmarks.live import connect
 
-            client = Client(cfg.scheduler)
+            client = connect(cfg.scheduler)
         else:
             client = local_client(cfg.dask_workers or cfg.batch_size)
         try:
@@ -294,6 +305,15 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
                 m, s = futs[fut]
                 finish(m, s, fut.result())
     return _write(results, done, cfg, bench, output)
+
+
+def _apply_threads(cfg: HarnessConfig, bench) -> None:
+    """Live training follows the run's thread count (``cfg.threads``; 0: torch's default):
+    the recipe's own ``TrainConfig.threads`` would otherwise override it. The thread count
+    does not change the results' identity (``TrainConfig`` leaves it out of its text form)."""
+    tc = getattr(bench, "train_config", None)
+    if tc is not None and hasattr(tc, "threads"):
+        bench.train_config = tc.replace(threads=cfg.threads or None)
 
 
 def _run_settings(method: str, space: str, kwargs: dict | None) -> dict:

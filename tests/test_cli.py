@@ -201,6 +201,49 @@ def test_adapt_live_batch_trains_on_dask(tmp_path, monkeypatch):
     assert [e.value for e in evs] == [h["value"] for h in hist]
 
 
+def test_adapt_live_runs_on_changed_data_are_not_reused(tmp_path, monkeypatch):
+    """A live task on a local file: the runs are named by the data's fingerprint, so after
+    the file changes the same command trains again instead of reporting the old data's
+    accuracies; the run's thread count reaches the training recipe."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from metanas.train import trainer
+
+    threads = []
+    real = trainer._threads
+    monkeypatch.setattr(trainer, "_threads", lambda n: threads.append(n) or real(n))
+    d = load_digits()
+    keep = d.target < 2
+    x, y = (d.images[keep][:60] * 15).astype(np.uint8), d.target[keep][:60]
+    data = tmp_path / "mine.npz"
+    np.savez(data, x=x, y=y)
+    out = tmp_path / "o.json"
+    args = ["--dataset", f"{data}:C=4:N=1", "--epochs", "1", "--method", "rs", "--budget", "1",
+            "--seeds", "1", "--output", str(out), "--quiet", "--threads", "2"]
+    assert adapt_main(args) == 0
+    assert threads == [2]
+    np.savez(data, x=x, y=np.random.default_rng(0).permutation(y))
+    assert adapt_main(args) == 0
+    assert len(list((tmp_path / "o.runs").iterdir())) == 2 and threads == [2, 2]
+
+
+def test_unreachable_scheduler_is_one_quick_line(tmp_path, capsys, monkeypatch):
+    import time
+
+    from metanas.benchmarks import live
+
+    monkeypatch.setattr(live, "CONNECT_TIMEOUT", "1s")
+    t0 = time.perf_counter()
+    with pytest.raises(SystemExit) as e:
+        adapt_main(["--dataset", "digits:classes=0,1:max_per_class=30", "--method", "rs",
+                    "--budget", "2", "--seeds", "1", "--scheduler", "tcp://127.0.0.1:1",
+                    "--output", str(tmp_path / "x.json"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "\n" not in err and "no Dask scheduler answers" in err
+    assert time.perf_counter() - t0 < 20
+
+
 def test_scheduler_needs_dataset(tmp_path, capsys):
     with pytest.raises(SystemExit):
         adapt_main(["--scheduler", "tcp://127.0.0.1:1", "--output", str(tmp_path / "x.json"),

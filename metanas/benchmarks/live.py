@@ -177,6 +177,23 @@ def local_client(n_workers: int = 2, threads_per_worker: int = 1, **cluster_kwar
     return Client(cluster)
 
 
+#: how long connecting to a running Dask scheduler may take before it is an error
+CONNECT_TIMEOUT = "5s"
+
+
+def connect(address: str):
+    """A ``dask.distributed`` client of the running scheduler at ``address``; one that cannot
+    be reached within ``CONNECT_TIMEOUT`` is a one-line ``UserInputError``."""
+    from dask.distributed import Client
+
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise UserInputError(f"--scheduler {address}: no Dask scheduler answers there within "
+                             f"{CONNECT_TIMEOUT} ({type(exc).__name__}); start one with "
+                             f"`dask scheduler` (and workers) or drop --scheduler") from None
+
+
 def _close_client(client, owns_cluster: bool) -> None:
     try:
         cluster = client.cluster if owns_cluster else None
@@ -227,9 +244,7 @@ class DaskEvaluator:
         """The ``dask.distributed.Client`` (started on first use)."""
         if self._client is None:
             if self.scheduler_address is not None:
-                from dask.distributed import Client
-
-                self._client = Client(self.scheduler_address)
+                self._client = connect(self.scheduler_address)
                 self._owns = False
                 self._finalizer = weakref.finalize(self, _close_client, self._client, False)
             else:
