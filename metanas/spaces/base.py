@@ -42,6 +42,31 @@ class InvalidArchitecture(ValueError):
     """Raised for an architecture string / tuple that is not in the space."""
 
 
+def _op_index(x) -> int:
+    """``x`` as an ``int`` when it is an integer (an ``int``, a numpy / torch integer, an
+    integral float or a digit string); ``TypeError`` / ``ValueError`` otherwise."""
+    import operator
+
+    if isinstance(x, (bool, np.bool_)):
+        raise TypeError(f"{x!r} is a bool")
+    try:
+        return operator.index(x)
+    except TypeError:
+        pass
+    if isinstance(x, str):
+        return int(x)
+    f = float(x)
+    if not f.is_integer():
+        raise ValueError(f"{x!r} is not an integer")
+    return int(f)
+
+
+def _check_rng(rng) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
+
+
 class CellSpace:
     """A cell of ``n_nodes`` nodes where every edge ``i -> j`` (``i < j``) carries one op.
 
@@ -88,9 +113,10 @@ class CellSpace:
         return self.n_ops ** self.n_edges
 
     def validate(self, arch: Iterable[int]) -> Arch:
-        """Return ``arch`` as a tuple of ints or raise ``InvalidArchitecture``."""
+        """Return ``arch`` as a tuple of ints or raise ``InvalidArchitecture`` (also for a
+        non-integral value such as ``1.5``, which would otherwise be truncated)."""
         try:
-            a = tuple(int(x) for x in arch)
+            a = tuple(_op_index(x) for x in arch)
         except (TypeError, ValueError) as exc:
             raise InvalidArchitecture(f"{arch!r} is not a tuple of op indices") from exc
         if len(a) != self.n_edges or any(x < 0 or x >= self.n_ops for x in a):
@@ -128,15 +154,17 @@ class CellSpace:
 
     def index(self, arch: Arch) -> int:
         """Official index of ``arch``."""
-        try:
-            return self._index_of[tuple(arch)]
-        except KeyError as exc:
-            raise InvalidArchitecture(f"{arch!r} is not in {self.name}") from exc
+        return self._index_of[self.validate(arch)]
 
     def from_index(self, idx: int) -> Arch:
-        if not 0 <= int(idx) < self.size:
-            raise InvalidArchitecture(f"index {idx} outside 0..{self.size - 1} of {self.name}")
-        return tuple(int(v) for v in self._all[int(idx)])
+        try:
+            i = _op_index(idx)
+        except (TypeError, ValueError):
+            i = -1
+        if not 0 <= i < self.size:
+            raise InvalidArchitecture(f"index {idx!r} is not an integer in 0..{self.size - 1} of "
+                                      f"{self.name}")
+        return tuple(int(v) for v in self._all[i])
 
     def enumerate(self) -> list[Arch]:
         """Every architecture in official index order."""
@@ -151,12 +179,14 @@ class CellSpace:
     # ------------------------------------------------------------------ sampling
     def sample(self, rng: np.random.Generator, n: int = 1) -> list[Arch]:
         """``n`` architectures drawn uniformly (with replacement)."""
+        _check_rng(rng)
         ops = rng.integers(0, self.n_ops, size=(n, self.n_edges))
         return [tuple(int(v) for v in row) for row in ops]
 
     def mutate(self, arch: Arch, rng: np.random.Generator) -> Arch:
         """Change one uniformly chosen edge to a different, uniformly chosen op."""
-        a = list(arch)
+        _check_rng(rng)
+        a = list(self.validate(arch))
         e = int(rng.integers(self.n_edges))
         new = int(rng.integers(self.n_ops - 1))
         a[e] = new if new < a[e] else new + 1
@@ -164,6 +194,7 @@ class CellSpace:
 
     def neighbours(self, arch: Arch) -> list[Arch]:
         """Every architecture differing from ``arch`` on exactly one edge (fixed order)."""
+        arch = self.validate(arch)
         out = []
         for e in range(self.n_edges):
             for o in range(self.n_ops):
@@ -182,6 +213,7 @@ class CellSpace:
         the output node's expression. It gives the 6466 classes of NAS-Bench-201 usually
         quoted (1236 for TransNAS-Bench-101 micro).
         """
+        arch = self.validate(arch)
         nodes = ["0"]
         for j in range(1, self.n_nodes):
             terms = []
@@ -202,6 +234,7 @@ class CellSpace:
         """Whether the cell's output is identically zero: no path of non-``none`` ops leads
         from the input node to the output node (such a network's prediction does not depend
         on its input; NB201 has 341 such cells, TransNAS micro 169)."""
+        arch = self.validate(arch)
         live = [True] + [False] * (self.n_nodes - 1)
         for j in range(1, self.n_nodes):
             live[j] = any(live[s] and self.ops[arch[e]] != NONE_OP
@@ -262,7 +295,7 @@ class CellSpace:
         import torch
         from torch_geometric.data import Data
 
-        types = [0] + [2 + int(o) for o in arch] + [1]
+        types = [0] + [2 + o for o in self.validate(arch)] + [1]
         t = torch.tensor(types, dtype=torch.long)
         x = torch.nn.functional.one_hot(t, num_classes=2 + self.n_ops).float()
         return Data(x=x, edge_index=torch.from_numpy(self._graph_edges.copy()), node_type=t)

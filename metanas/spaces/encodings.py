@@ -26,9 +26,12 @@ def as_array(space: CellSpace, archs: Sequence[Arch] | np.ndarray) -> np.ndarray
     """``[n, n_edges]`` int64 array of op indices."""
     a = np.asarray(archs, dtype=np.int64)
     if a.ndim == 1:
-        a = a[None, :]
-    if a.shape[-1] != space.n_edges:
+        a = a.reshape(0, space.n_edges) if a.size == 0 else a[None, :]
+    if a.ndim != 2 or a.shape[-1] != space.n_edges:
         raise ValueError(f"expected archs with {space.n_edges} edges, got shape {a.shape}")
+    if a.size and (a.min() < 0 or a.max() >= space.n_ops):
+        raise ValueError(f"op indices must be in 0..{space.n_ops - 1} for {space.name}, got "
+                         f"{int(a.min())}..{int(a.max())}")
     return a
 
 
@@ -36,7 +39,7 @@ def onehot(space: CellSpace, archs) -> np.ndarray:
     a = as_array(space, archs)
     out = np.zeros((a.shape[0], space.n_edges, space.n_ops))
     np.put_along_axis(out, a[:, :, None], 1.0, axis=2)
-    return out.reshape(a.shape[0], -1)
+    return out.reshape(a.shape[0], space.n_edges * space.n_ops)
 
 
 @lru_cache(maxsize=None)

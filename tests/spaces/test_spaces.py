@@ -53,6 +53,30 @@ def test_validate_rejects_out_of_range():
         NB201.validate((0, 0, 0))
 
 
+@pytest.mark.parametrize("space", [NB201, TNB])
+def test_every_method_checks_its_arch(space):
+    """Methods taking an arch validate it (a bad one silently built a corrupt graph or
+    returned invalid neighbours); lists, numpy arrays and integral floats are accepted."""
+    bad = [(0, 1), (9,) * space.n_edges, (1.5,) + (0,) * (space.n_edges - 1)]
+    rng = np.random.default_rng(0)
+    for arch in bad:
+        for call in (space.to_graph, space.neighbours, space.iso_key, space.canonical,
+                     space.computes_zero, space.index, lambda a: space.mutate(a, rng)):
+            with pytest.raises(InvalidArchitecture):
+                call(arch)
+    a = space.from_index(7)
+    assert space.neighbours(list(a)) == space.neighbours(a)
+    assert space.index(np.array(a)) == space.index([float(v) for v in a]) == 7
+    with pytest.raises(InvalidArchitecture, match="not an integer"):
+        space.from_index(3.7)
+    with pytest.raises(TypeError, match="numpy.random.Generator"):
+        space.sample(0, 2)
+    for name in ("onehot", "path", "opdist"):
+        with pytest.raises(ValueError, match="op indices must be in"):
+            enc.encode(space, [(-1,) * space.n_edges], name)
+        assert enc.encode(space, [], name).shape[0] == 0
+
+
 def test_isomorphism():
     s = NB201
     # a cell whose output ignores node 1 and 2 is the same as any other cell with only 0->3
