@@ -25,6 +25,10 @@ implementation (one ``MessagePassing`` module with ``node_dim=-2``):
 ``CellArchEncoder`` wraps a ``DAGEncoder`` for a cell space: it maps op-index tuples
 ``[B, n_edges]`` (the ``Arch`` tuples of ``metanas.spaces``) straight to the dense one-hot
 node tensor of ``space.to_graph`` and encodes them, without building ``Data`` objects.
+
+Isomorphic cells (the same function, e.g. an op on an edge whose output is discarded) get
+*different* embeddings: the encoder sees the op-node DAG as given, as in TNAS and MetaD2A.
+Encode ``space.canonical(arch)`` to give each isomorphism class one embedding.
 """
 
 from __future__ import annotations
