@@ -9,7 +9,10 @@ options, the shard layout and the resume / Dask behaviour. Example (resumable, 2
 
 import sys
 
-from metanas.train.build import main
-
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        from metanas.train.build import main
+    except KeyboardInterrupt:  # Ctrl-C while importing: nothing started yet
+        print("interrupted before the build started; rerun the command", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(main(prog=f"python {sys.argv[0]}"))
