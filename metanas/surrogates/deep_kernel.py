@@ -36,7 +36,15 @@ marginals from one feature pass over train + candidates and one Cholesky of the 
 training covariance, ``O(N n)`` (no ``N x N`` matrix, no per-t-batch copy of the training
 set), returned as a batch of independent one-point posteriors for
 ``LogExpectedImprovement`` / ``UpperConfidenceBound`` / ``ProbabilityOfImprovement``. Other
-shapes (``q > 1``) go through GPyTorch's standard prediction.
+shapes (``q > 1``, or a batched model such as a fantasy model) go through GPyTorch's standard
+prediction, which also serves the MC and look-ahead acquisitions: ``fantasize`` (BoTorch's
+``FantasizeMixin``) and ``condition_on_observations`` give batched fantasy models, so e.g.
+``qKnowledgeGradient`` / ``qLogNoisyExpectedImprovement`` work on the model as is.
+
+Inputs are discrete: ``X`` holds op indices as floats and every value is rounded to the
+nearest op index (there is no gradient with respect to ``X``), so continuous acquisition
+optimisation (``optimize_acqf``) does not apply - score a candidate set instead
+(``optimize_acqf_discrete``, or the acquisition over all / sampled cells).
 
 Precision: encoders and MLP in ``config.encoder_dtype`` (float32, pinned against BoTorch's
 ``acqf.to(X)``), GP part in float64.
@@ -59,6 +67,7 @@ from typing import Any, NamedTuple, Sequence
 
 import torch
 from botorch.models.gpytorch import GPyTorchModel
+from botorch.models.model import FantasizeMixin
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.constraints import GreaterThan
 from gpytorch.distributions import MultivariateNormal
@@ -69,7 +78,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.models import ExactGP
 from gpytorch.priors import LogNormalPrior
 from linear_operator import to_dense
-from linear_operator.operators import DiagLinearOperator
+from linear_operator.operators import DenseLinearOperator, DiagLinearOperator
 from linear_operator.utils.cholesky import psd_safe_cholesky
 from torch import Tensor, nn
 
@@ -234,6 +243,14 @@ class HammingResidualKernel(nn.Module):
         return self.scale * torch.exp(same - self.weights.sum())
 
 
+def _check_finite(y: Tensor, where: str) -> None:
+    """One-line ``ValueError`` when ``y`` holds NaN / inf (drop failed evaluations first)."""
+    bad = int((~torch.isfinite(y)).sum())
+    if bad:
+        raise ValueError(f"{where} got {bad} non-finite target value(s) of {y.numel()} (NaN / "
+                         f"inf); drop failed evaluations before conditioning the GP")
+
+
 def _mlp(d_in: int, hidden: Sequence[int], d_out: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for h in hidden:
@@ -265,7 +282,7 @@ def default_likelihood() -> GaussianLikelihood:
                               noise_constraint=GreaterThan(MIN_NOISE, initial_value=prior.mode))
 
 
-class DeepKernelGP(ExactGP, GPyTorchModel):
+class DeepKernelGP(ExactGP, GPyTorchModel, FantasizeMixin):
     """TNAS deep-kernel GP; a BoTorch model over architecture tuples.
 
     Args:
@@ -289,6 +306,12 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
 
     Shapes: ``X`` is ``[..., n, n_edges]`` op indices as floats (see module docstring);
     ``posterior(X)`` follows BoTorch (``batch x q x n_edges`` -> ``batch x q x 1``).
+
+    ``X`` is discrete: non-integer values are rounded to the nearest op index, so the model
+    has no gradient with respect to ``X`` and BoTorch's continuous ``optimize_acqf`` does
+    not apply; optimise acquisitions over a candidate set with ``optimize_acqf_discrete``
+    (or score all / sampled cells). Look-ahead acquisitions (``qKnowledgeGradient``...)
+    work through ``fantasize``.
     """
 
     _num_outputs = 1
@@ -344,20 +367,40 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
     def as_inputs(self, archs: Sequence[Sequence[int]] | Tensor) -> Tensor:
         """Architectures (tuples or an int array) -> model inputs ``[n, n_edges]`` float64."""
         X = torch.as_tensor(archs if not isinstance(archs, Tensor) else archs)
-        X = X.to(torch.float64)
+        X = X.to(device=self._device(), dtype=torch.float64)
         if X.dim() == 1:
             X = X[None]
         self._check_inputs(X)
         return X
 
+    def _device(self) -> torch.device:
+        """Device of the model's parameters (where inputs built from tuples go)."""
+        p = next(self.parameters(), None)
+        return p.device if p is not None else self.y_mean.device
+
     def _check_inputs(self, X: Tensor) -> None:
-        if X.size(-1) != self.n_edges:
+        if not isinstance(X, Tensor):
+            raise ValueError(f"inputs must be a torch.Tensor [..., {self.n_edges}] of op indices "
+                             f"(as floats), got {type(X).__name__}")
+        if X.dim() < 1 or X.size(-1) != self.n_edges:
             raise ValueError(f"inputs must be [..., {self.n_edges}] op indices for "
                              f"{self.space.name}, got shape {tuple(X.shape)}")
 
     def set_dataset(self, samples: Tensor | None, mask: Tensor | None = None) -> None:
         """Set the task's dataset samples (``[C, S, F]`` + optional bool ``mask [C, S]``;
         ``None`` = no data, the learned no-data embedding)."""
+        if samples is not None:
+            samples = torch.as_tensor(samples, device=self._device())
+            want = getattr(getattr(self.dataset_encoder, "config", None), "feat_dim", None)
+            if samples.dim() != 3 or (want is not None and samples.size(-1) != want):
+                raise ValueError(f"dataset samples must be [n_classes, n_samples, "
+                                 f"{want if want is not None else 'feat_dim'}], got "
+                                 f"{tuple(samples.shape)}")
+            if mask is not None and tuple(mask.shape) != tuple(samples.shape[:-1]):
+                raise ValueError(f"dataset mask must be {tuple(samples.shape[:-1])} (samples' "
+                                 f"[n_classes, n_samples]), got {tuple(mask.shape)}")
+            if mask is not None:
+                mask = torch.as_tensor(mask, device=samples.device)
         self._samples = samples
         self._mask = mask
         self.prediction_strategy = None
@@ -367,9 +410,10 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         """Condition on a task: observations ``X [n, n_edges]`` (or arch tuples), ``y [n]`` /
         ``[n, 1]`` in original units (standardised internally), and its dataset samples."""
         X = self.as_inputs(X)
-        y = torch.as_tensor(y, dtype=torch.float64).reshape(-1)
+        y = torch.as_tensor(y, dtype=torch.float64, device=X.device).reshape(-1)
         if y.numel() != X.size(0):
             raise ValueError(f"set_task got {X.size(0)} archs and {y.numel()} values")
+        _check_finite(y, "set_task")
         mean = y.mean() if y.numel() else y.new_zeros(())
         std = y.std() if y.numel() > 1 else y.new_ones(())
         if not torch.isfinite(std) or std < 1e-8:
@@ -426,26 +470,35 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
                diag: bool = False):
         """Covariance between inputs ``X1 [n1, n_edges]`` (features ``z1 [n1, feat_dim]``) and
         ``X2`` / ``z2`` (default: the same): the deep kernel on the features plus the
-        residual kernel on the architectures, if any. A linear operator / ``[n1, n2]`` tensor
-        (``[n1]`` with ``diag``)."""
+        residual kernel on the architectures, if any. A linear operator ``[n1, n2]`` (a
+        ``[n1]`` tensor with ``diag``); with a residual kernel a ``DenseLinearOperator`` of the
+        summed matrix, so GPyTorch keeps its lazy (jittered) path, as without the residual."""
         K = self.covar_module(z1, z2, diag=diag)
         if self.residual_kernel is None:
             return K
         R = self.residual_kernel(X1, X2, diag=diag).to(z1.dtype)
-        return (K if diag else K.to_dense()) + R
+        if diag:
+            return K + R
+        return DenseLinearOperator(K.to_dense() + R)
 
     def forward(self, X: Tensor) -> MultivariateNormal:
         z = self.features(X)
         if self.residual_kernel is not None and X.dim() > 2:  # t-batches: one at a time
-            K = torch.stack([self.kernel(x, zz) for x, zz in
+            K = torch.stack([to_dense(self.kernel(x, zz)) for x, zz in
                              zip(X.reshape(-1, *X.shape[-2:]), z.reshape(-1, *z.shape[-2:]))])
-            return MultivariateNormal(self.mean(X, z), K.reshape(*X.shape[:-1], X.size(-2)))
+            # a linear operator, not a dense tensor: a dense covariance makes the
+            # MultivariateNormal factorise it eagerly, which fails on repeated points
+            K = DenseLinearOperator(K.reshape(*X.shape[:-1], X.size(-2)))
+            return MultivariateNormal(self.mean(X, z), K)
         return MultivariateNormal(self.mean(X, z), self.kernel(X, z))
 
     def _apply(self, fn, *args, **kwargs):
         """``nn.Module._apply`` that keeps the encoders' dtype (device moves still apply), so
         BoTorch's ``acqf.to(X)`` with float64 ``X`` does not turn the float32 encoders into
-        slow float64 ones. Use ``config.encoder_dtype`` to choose their dtype."""
+        slow float64 ones. Use ``config.encoder_dtype`` to choose their dtype.
+
+        When a tensor actually changes (dtype or device), GPyTorch's prediction cache (built
+        for the old dtype / device) is dropped, and the dataset samples follow the device."""
         keep: dict[int, torch.dtype] = {}
         for name in self._ENCODERS:
             mod = self._modules.get(name)
@@ -456,15 +509,29 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
                 if t.grad is not None:
                     keep[id(t.grad)] = t.grad.dtype
 
+        changed = [False]
+
         def pinned(t):
             out = fn(t)
             want = keep.get(id(t))
             if want is not None and isinstance(out, Tensor) and out.is_floating_point() \
                     and out.dtype != want:
                 out = out.to(want)
+                if out.dtype == t.dtype and out.device == t.device:
+                    out = t  # pinned and not moved: the same tensor, nothing changed
+            if out is not t:
+                changed[0] = True
             return out
 
-        return super()._apply(pinned if keep else fn, *args, **kwargs)
+        res = super()._apply(pinned, *args, **kwargs)
+        if changed[0]:
+            self.prediction_strategy = None
+            dev = self._device()
+            for name in ("_samples", "_mask"):
+                t = self.__dict__.get(name)
+                if isinstance(t, Tensor):
+                    self.__dict__[name] = t.to(dev)
+        return res
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Plain ``nn.Module`` loading (returns missing / unexpected keys); clears the
@@ -484,12 +551,17 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         """BoTorch posterior in original units. ``X``: ``batch x q x n_edges``.
 
         With ``q == 1`` and a batch (``X`` ``[N, 1, n_edges]``, acquisition over ``N``
-        candidates) the exact marginals come from ``_marginals`` (``O(N n)``); otherwise the
+        candidates) on a model with unbatched training data, the exact marginals come from
+        ``_marginals`` (``O(N n)``); otherwise (``q > 1``, a batched / fantasy model) the
         standard GPyTorch path (joint over the ``q`` points of each t-batch).
         """
         self._check_inputs(X)
+        if X.dim() < 2:
+            raise ValueError(f"posterior expects X of shape [..., q, {self.n_edges}] (e.g. "
+                             f"[N, 1, {self.n_edges}] for N one-point t-batches), got "
+                             f"{tuple(X.shape)}")
         if X.dim() >= 3 and X.size(-2) == 1 and not isinstance(observation_noise, Tensor) \
-                and self.train_inputs is not None:
+                and self.train_inputs is not None and self.train_inputs[0].dim() == 2:
             self.eval()
             mean, var = self._marginals(X.reshape(-1, self.n_edges))
             if observation_noise:
@@ -511,7 +583,8 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         if Xtr is None:
             Xtr = self.train_inputs[0]
         K = to_dense(self.kernel(Xtr, ztr))
-        K = K + self.likelihood.noise.reshape(-1)[0] * torch.eye(ztr.size(-2), dtype=K.dtype)
+        K = K + self.likelihood.noise.reshape(-1)[0] * torch.eye(ztr.size(-2), dtype=K.dtype,
+                                                                  device=K.device)
         return psd_safe_cholesky(K)
 
     def _cross(self, Xc: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -520,6 +593,11 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         (standardised units) and ``v = L^-1 K_xz`` ``[n, N]``; one feature pass for train +
         test, ``O(N n)`` memory."""
         Xtr = self.train_inputs[0]
+        self._check_inputs(Xc)
+        if Xtr.dim() != 2 or Xc.dim() != 2:
+            raise ValueError(f"exact marginals need an unbatched model and Xc [N, "
+                             f"{self.n_edges}], got train {tuple(Xtr.shape)}, Xc "
+                             f"{tuple(Xc.shape)} (use posterior for batched models)")
         n = Xtr.size(-2)
         Xc = Xc.to(Xtr.dtype)
         z = self.features(torch.cat([Xtr, Xc], dim=0))
@@ -605,9 +683,12 @@ class DeepKernelGP(ExactGP, GPyTorchModel):
         from .. import spaces
 
         expect = None if space is None else {"space": spaces.get(space).name}
-        model, _ = load_checkpoint(directory, DeepKernelConfig,
-                                   lambda cfg: cls(cfg, **modules), kind=CHECKPOINT_KIND,
-                                   expect=expect)
+        # building the modules draws default initial weights (overwritten by the checkpoint)
+        # from torch's global generator: leave the caller's random stream untouched
+        with torch.random.fork_rng(devices=[]):
+            model, _ = load_checkpoint(directory, DeepKernelConfig,
+                                       lambda cfg: cls(cfg, **modules), kind=CHECKPOINT_KIND,
+                                       expect=expect)
         model.eval()
         from ..hub import carry_files  # the prior context and training record travel along
 
@@ -684,7 +765,8 @@ def holdout_log_predictive(model: DeepKernelGP, X_val: Tensor, y_val: Tensor) ->
     mean, var = model._marginals(model.as_inputs(X_val))
     model.train(was)
     var = var + model.likelihood.noise.reshape(-1)[0]
-    z = (torch.as_tensor(y_val, dtype=mean.dtype).reshape(-1) - model.y_mean) / model.y_std
+    z = (torch.as_tensor(y_val, dtype=mean.dtype, device=mean.device).reshape(-1)
+         - model.y_mean) / model.y_std
     lp = -0.5 * torch.log(2 * math.pi * var) - 0.5 * (z - mean).pow(2) / var
     return float(lp.mean())
 
@@ -792,8 +874,11 @@ def fit(model: DeepKernelGP, X: Tensor | Sequence, y: Tensor | Sequence,
     or ``"gp"`` (GP hyper-parameters only).
     """
     X = model.as_inputs(X)
-    y = torch.as_tensor(y, dtype=torch.float64).reshape(-1)
+    y = torch.as_tensor(y, dtype=torch.float64, device=X.device).reshape(-1)
     n = X.size(0)
+    if y.numel() != n:
+        raise ValueError(f"fit got {n} archs and {y.numel()} values")
+    _check_finite(y, "fit")
     if guard not in ("auto", "holdout", "loo", "none"):
         raise ValueError(f"guard must be 'auto', 'holdout', 'loo' or 'none', got {guard!r}")
     params = _trainable(model, trainable)
@@ -889,7 +974,8 @@ def fit_residual(model: DeepKernelGP, *, min_points: int = 5, max_iter: int = 50
     """
     n_edges = model.n_edges
     if not isinstance(model.residual_kernel, HammingResidualKernel):
-        model.residual_kernel = HammingResidualKernel(n_edges, model.space.n_ops)
+        model.residual_kernel = HammingResidualKernel(n_edges, model.space.n_ops).to(
+            model._device())
     res = model.residual_kernel
     X, y = model.train_inputs[0], model.train_targets
     n = X.size(-2)
@@ -901,7 +987,7 @@ def fit_residual(model: DeepKernelGP, *, min_points: int = 5, max_iter: int = 50
         Kd = model.covar_module(z).to_dense()
         r = y - model.mean(X, z)
         noise0 = float(lik.noise.reshape(-1)[0])
-        eye = torch.eye(n, dtype=Kd.dtype)
+        eye = torch.eye(n, dtype=Kd.dtype, device=Kd.device)
         base = float(_log_ml(Kd + noise0 * eye, r))
     res.scale.fill_(0.0)
     if n < min_points:
@@ -909,9 +995,12 @@ def fit_residual(model: DeepKernelGP, *, min_points: int = 5, max_iter: int = 50
         model.train(was)
         return ResidualFit(0.0, res.weights.tolist(), noise0, base, base)
     M = HammingResidualKernel.mismatch(X)
-    log_s = torch.tensor(math.log(init_scale), dtype=torch.float64, requires_grad=True)
-    log_w = torch.full((n_edges,), math.log(init_weight), dtype=torch.float64, requires_grad=True)
-    log_nz = torch.tensor(math.log(noise0), dtype=torch.float64, requires_grad=True)
+    dev = Kd.device
+    log_s = torch.tensor(math.log(init_scale), dtype=torch.float64, device=dev,
+                         requires_grad=True)
+    log_w = torch.full((n_edges,), math.log(init_weight), dtype=torch.float64, device=dev,
+                       requires_grad=True)
+    log_nz = torch.tensor(math.log(noise0), dtype=torch.float64, device=dev, requires_grad=True)
     nz_prior = lik.noise_covar.noise_prior if hasattr(lik, "noise_covar") else None
     floor = MIN_NOISE
 
@@ -948,7 +1037,7 @@ def fit_residual(model: DeepKernelGP, *, min_points: int = 5, max_iter: int = 50
             scale, weights, noise, lml = 0.0, res.weights, noise0, base
         res.scale.fill_(scale)
         res.weights.copy_(weights)
-        lik.noise = torch.as_tensor(noise, dtype=torch.float64)
+        lik.noise = torch.as_tensor(noise, dtype=torch.float64, device=dev)
     model.prediction_strategy = None
     model.train(was)
     return ResidualFit(scale, [float(w) for w in weights], noise, lml, base)

@@ -113,9 +113,12 @@ def build_gp(
             hyperparameter priors see the same scale on every task.
     """
     X = torch.as_tensor(train_X, dtype=DTYPE)
-    Y = torch.as_tensor(train_Y, dtype=DTYPE)
+    Y = torch.as_tensor(train_Y, dtype=DTYPE, device=X.device)
     if Y.ndim == 1:
         Y = Y.unsqueeze(-1)
+    if X.ndim < 2 or Y.ndim < 2 or X.shape[-2] != Y.shape[-2]:
+        raise ValueError(f"build_gp needs train_X [n, d] and train_Y [n] / [n, 1] with the same "
+                         f"n, got {tuple(X.shape)} and {tuple(torch.as_tensor(train_Y).shape)}")
     if isinstance(likelihood, Likelihood):
         lik = copy.deepcopy(likelihood)
     elif likelihood is not None:
@@ -164,7 +167,7 @@ def load_hyperparameters(model: torch.nn.Module, hp: dict[str, Any]) -> bool:
     for k, v in hp.items():
         if k not in params:
             return False
-        t = torch.as_tensor(v, dtype=params[k].dtype)
+        t = torch.as_tensor(v, dtype=params[k].dtype, device=params[k].device)
         if t.shape != params[k].shape:
             return False
         vals[k] = t
@@ -224,7 +227,7 @@ def exact_mll_closure(mll: ExactMarginalLogLikelihood):
         noise = lik.noise.reshape(-1)
         if noise.numel() != 1:
             raise ValueError("heteroscedastic noise")
-        K = K + noise * torch.eye(n, dtype=K.dtype)
+        K = K + noise * torch.eye(n, dtype=K.dtype, device=K.device)
         L = psd_safe_cholesky(K)  # jitter, then NotPSDError: botorch retries the fit
         r = (y - model.mean_module(X)).unsqueeze(-1)
         a = torch.cholesky_solve(r, L)
@@ -366,7 +369,7 @@ class CandidatePosterior(Model):
     @staticmethod
     def _cholesky(K: Tensor) -> Tensor:
         jitter = 0.0
-        eye = torch.eye(K.shape[-1], dtype=K.dtype)
+        eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
         scale = float(K.diagonal().mean().abs()) or 1.0
         for _ in range(8):
             L, info = torch.linalg.cholesky_ex(K + jitter * eye)
@@ -374,6 +377,12 @@ class CandidatePosterior(Model):
                 return L
             jitter = scale * 1e-8 if jitter == 0.0 else jitter * 10.0
         raise RuntimeError("training covariance is not positive definite even with jitter")
+
+    def _check_dim(self, X: Tensor) -> None:
+        d = self._X.shape[-1]
+        if X.ndim < 1 or X.shape[-1] != d:
+            raise ValueError(f"CandidatePosterior expects X [..., q, {d}] (the GP's input "
+                             f"dimension), got {tuple(X.shape)}")
 
     # ------------------------------------------------------------------ botorch Model API
     @property
@@ -418,13 +427,14 @@ class CandidatePosterior(Model):
 
     def posterior(self, X: Tensor, output_indices=None, observation_noise: bool = False,
                   posterior_transform=None, **kwargs: Any) -> GPyTorchPosterior:
-        X = torch.as_tensor(X, dtype=DTYPE)
+        X = torch.as_tensor(X, dtype=DTYPE, device=self._X.device)
         if X.ndim == 1:
             X = X.unsqueeze(0)
+        self._check_dim(X)
         mean, cov = self._latent(X)
         q = X.shape[-2]
         if q > 1:
-            cov = cov + 1e-10 * torch.eye(q, dtype=cov.dtype)
+            cov = cov + 1e-10 * torch.eye(q, dtype=cov.dtype, device=cov.device)
         post = GPyTorchPosterior(MultivariateNormal(mean, cov))
         ot = getattr(self.gp, "outcome_transform", None)
         if ot is not None:
@@ -436,7 +446,8 @@ class CandidatePosterior(Model):
     def mean_and_variance(self, X: Tensor) -> tuple[Tensor, Tensor]:
         """Posterior mean and variance ``[N]`` of each row of ``X`` ``[N, d]`` (original
         output scale)."""
-        post = self.posterior(torch.as_tensor(X, dtype=DTYPE).unsqueeze(-2))
+        X = torch.as_tensor(X, dtype=DTYPE, device=self._X.device)
+        post = self.posterior(X.unsqueeze(-2))
         return post.mean.reshape(-1), post.variance.reshape(-1)
 
     def condition_on_observations(self, X: Tensor, Y: Tensor, **kwargs: Any
@@ -444,8 +455,13 @@ class CandidatePosterior(Model):
         """A new ``CandidatePosterior`` that also observed ``Y`` (original output scale,
         ``[k]`` or ``[k, 1]``) at ``X`` ``[k, d]``, with the same hyperparameters and outcome
         transform (no refit). New points get the likelihood's (mean) noise level."""
-        X = torch.as_tensor(X, dtype=DTYPE).reshape(-1, self._X.shape[-1])
-        Y = torch.as_tensor(Y, dtype=DTYPE).reshape(-1, 1)
+        X = torch.as_tensor(X, dtype=DTYPE, device=self._X.device)
+        self._check_dim(X)
+        X = X.reshape(-1, self._X.shape[-1])
+        Y = torch.as_tensor(Y, dtype=DTYPE, device=X.device).reshape(-1, 1)
+        if Y.shape[0] != X.shape[0]:
+            raise ValueError(f"condition_on_observations got {X.shape[0]} points and "
+                             f"{Y.shape[0]} values")
         gp = self.gp
         Xt = gp.transform_inputs(X)
         ot = getattr(gp, "outcome_transform", None)

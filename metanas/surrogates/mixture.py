@@ -27,7 +27,7 @@ from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
 from linear_operator.operators import DiagLinearOperator
-from torch import Tensor
+from torch import Tensor, nn
 
 __all__ = ["MixtureGP", "evidence_weights", "log_marginal_likelihood"]
 
@@ -64,6 +64,10 @@ class MixtureGP(Model):
 
     ``posterior(X)`` (``X`` ``[N, 1, d]``: one point per t-batch, as analytic acquisitions
     score candidates) is the moment-matched mixture in original units.
+
+    The members are sub-modules (an ``nn.ModuleList``): ``.to()`` (and BoTorch's
+    ``acqf.to(X)``), ``.eval()`` / ``.train()`` and ``.parameters()`` reach them. ``weights``
+    is a (non-persistent) buffer.
     """
 
     _num_outputs = 1
@@ -72,13 +76,13 @@ class MixtureGP(Model):
         super().__init__()
         if not models:
             raise ValueError("MixtureGP needs at least one model")
-        self.models = list(models)
+        self.models = nn.ModuleList(models)
         k = len(self.models)
         w = torch.full((k,), 1.0 / k, dtype=torch.float64) if weights is None \
             else torch.as_tensor(weights, dtype=torch.float64).reshape(-1)
         if w.numel() != k or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError(f"MixtureGP needs {k} non-negative finite weights, got {w.tolist()}")
-        self.weights = w / w.sum()
+        self.register_buffer("weights", w / w.sum(), persistent=False)
         ref = self.models[0]
         for m in self.models[1:]:
             same = len(m.train_inputs) == len(ref.train_inputs) and all(
@@ -131,7 +135,14 @@ class MixtureGP(Model):
     def posterior(self, X: Tensor, output_indices=None, observation_noise: bool = False,
                   posterior_transform=None, **kwargs: Any) -> GPyTorchPosterior:
         """Moment-matched mixture posterior (original units) for ``X`` ``[..., 1, d]``."""
-        if X.dim() < 2 or X.size(-2) != 1:
+        if not isinstance(X, Tensor):
+            raise ValueError(f"MixtureGP.posterior expects a torch.Tensor X [..., 1, d], got "
+                             f"{type(X).__name__}")
+        d = self.train_inputs[0].size(-1)
+        if X.dim() < 2 or X.size(-1) != d:
+            raise ValueError(f"MixtureGP.posterior expects X [..., 1, {d}] (one point per "
+                             f"t-batch), got {tuple(X.shape)}")
+        if X.size(-2) != 1:
             raise NotImplementedError("MixtureGP.posterior scores one point per t-batch "
                                       "(X [..., 1, d]); joint q-batch posteriors are not "
                                       "implemented")
