@@ -37,7 +37,6 @@ with the command), ``training_state.json``, ``last.safetensors``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,7 @@ import torch.nn.functional as F
 from .. import __version__
 from ..errors import UserInputError
 from ..io import atomic_write_bytes, atomic_write_json, read_json
-from ..meta.checkpoint import (BEST_WEIGHTS, command_line, finished_run, generator_state,
+from ..meta.checkpoint import (BEST_WEIGHTS, check_ranges, command_line, finished_run, generator_state,
                                load_weights, open_training_run, platform_info,
                                resume_training_state, save_training_state, save_weights)
 from .adapt import AdaptConfig, adapt
@@ -127,21 +126,10 @@ class BaseMetaConfig:
 
     def check(self) -> None:
         """A one-line ``UserInputError`` for a setting out of range."""
-        for name in ("ways", "n_tasks", "iters", "tasks_per_iter", "inner_steps", "val_every",
-                     "save_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise UserInputError(f"{name} must be an integer >= 1, got "
-                                     f"{v!r}")
-        for name in ("n_heldout", "n_val", "patience", "val_steps"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise UserInputError(f"{name} must be an integer >= 0, got "
-                                     f"{v!r}")
-        for name in ("inner_lr", "outer_lr", "outer_lr_final"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise UserInputError(f"{name} must be a number > 0, got {v!r}")
+        check_ranges(self, at_least_1=("ways", "n_tasks", "iters", "tasks_per_iter",
+                                       "inner_steps", "val_every", "save_every"),
+                     at_least_0=("n_heldout", "n_val", "patience", "val_steps"),
+                     positive=("inner_lr", "outer_lr", "outer_lr_final"))
 
 
 def draw_tasks(cfg: BaseMetaConfig) -> tuple[list[str], list[str], list[str]]:

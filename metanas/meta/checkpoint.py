@@ -375,6 +375,25 @@ def resume_training_state(out: str | Path, state_name: str, state: dict, model: 
         state["stopped_early"] = False
 
 
+def check_ranges(config: Any, *, at_least_1: tuple[str, ...] = (),
+                 at_least_0: tuple[str, ...] = (), positive: tuple[str, ...] = ()) -> None:
+    """A one-line ``UserInputError`` for the first field of ``config`` out of range: integers
+    ``>= 1`` / ``>= 0``, finite numbers ``> 0`` (shared by the meta-training configs)."""
+    import math
+
+    from ..errors import UserInputError
+
+    for names, lo in ((at_least_1, 1), (at_least_0, 0)):
+        for name in names:
+            v = getattr(config, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise UserInputError(f"{name} must be an integer >= {lo}, got {v!r}")
+    for name in positive:
+        v = getattr(config, name)
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise UserInputError(f"{name} must be a number > 0, got {v!r}")
+
+
 def finished_run(out: str | Path, state_name: str, state: dict, iters: int) -> bool:
     """Whether the run just resumed into ``state`` had finished (its ``<state_name>`` says
     ``done`` and its checkpoint exists) and ``iters`` adds nothing to it: then the folder is

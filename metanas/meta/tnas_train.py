@@ -79,7 +79,7 @@ from torch import Tensor
 
 from ..io import atomic_write_bytes, atomic_write_json, read_json
 from .checkpoint import command_line as _command_line
-from .checkpoint import (BEST_WEIGHTS, finished_run, generator_state, load_weights,
+from .checkpoint import (BEST_WEIGHTS, check_ranges, finished_run, generator_state, load_weights,
                          open_training_run, platform_info, resume_training_state,
                          save_training_state, save_weights)
 
@@ -140,20 +140,11 @@ class TrainConfig:
         """A one-line ``UserInputError`` for a setting out of range."""
         from ..errors import UserInputError
 
-        for name in ("iters", "inner_steps", "batch_size", "val_every", "val_k", "val_m",
-                     "val_draws", "save_every", "min_large", "small_group"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise UserInputError(f"{name} must be an integer >= 1, got "
-                                     f"{v!r}")
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int) \
-                or self.patience < 0:
-            raise UserInputError(f"patience must be an integer >= 0 (0: no early stopping), got "
-                                 f"{self.patience!r}")
-        for name in ("inner_lr", "outer_lr", "outer_lr_final"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise UserInputError(f"{name} must be a number > 0, got {v!r}")
+        check_ranges(self, at_least_1=("iters", "inner_steps", "batch_size", "val_every",
+                                       "val_k", "val_m", "val_draws", "save_every", "min_large",
+                                       "small_group"),
+                     at_least_0=("patience",),  # 0: no early stopping
+                     positive=("inner_lr", "outer_lr", "outer_lr_final"))
         if not 0.0 <= self.small_prob <= 1.0 or not 0.0 < self.val_frac < 1.0:
             raise UserInputError(f"small_prob must be in [0, 1] and val_frac in (0, 1), got "
                                  f"{self.small_prob} and {self.val_frac}")
