@@ -301,10 +301,13 @@ def test_defaults():
 def test_adaptation_moves_only_what_trainable_names(tiny_ckpt, trainable):
     """The default adapts the GP's hyper-parameters and leaves the deep-kernel head at its
     meta-learned weights; ``"head"`` moves the head too. The encoders never move."""
-    st = make(0, pretrained=tiny_ckpt, trainable=trainable, adapt_steps=10, adapt_patience=11,
+    # no guard: all 10 steps are taken, whatever the holdout score does (with the guard, a
+    # step that does not help on the held-out points is rightly undone, and whether one does
+    # depends on the tiny checkpoint's numerics, e.g. torch's thread count)
+    st = make(0, pretrained=tiny_ckpt, trainable=trainable, adapt_steps=10, adapt_guard="none",
               residual=False)
     run_search(st, LinearToy(), budget=12, seed=0)
-    assert st.last_step["adapted"] and st.last_step["best_step"] > 0
+    assert st.last_step["adapted"] and st.last_step["best_step"] == 10
     now = st.model.state_dict()
     moved = {k for k, v in st._meta_state.items() if k in now and v.dtype.is_floating_point
              and not torch.equal(v, now[k])}
