@@ -8,13 +8,15 @@ Writes the results JSON::
                                     "best_arch", "best_value", "best_report"}],
                           "summary": {...}, "settings": {...},
                           "checkpoint_sha1": {...}}},
-     "optimum": {...}}
+     "optimum": {...}, "environment": {...}}
 
 The summary (``summarise``) has, per number of evaluations k, the best-so-far (``best@k``),
 its top fraction in a table (``top_fraction@k``), and the report (e.g. test accuracy) of the
 incumbent at k (``report_<key>@k`` and, in a table, ``report_top_fraction_<key>@k``); the
 settings are the run's ``strategies.run_settings``; ``checkpoint_sha1`` (only for methods
-whose settings name checkpoint folders) the fingerprints of the weights the runs used.
+whose settings name checkpoint folders) the fingerprints of the weights the runs used;
+``environment`` (``io.environment_info``) the Python, platform, package versions and torch
+thread count of the process that wrote the file.
 
 and a PNG of best-so-far vs evaluations (mean +- standard error over seeds). Every run
 checkpoints after each evaluation under ``<output stem>.runs/`` (one file per method, seed and
@@ -40,7 +42,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .errors import UserInputError
-from .io import atomic_write_json, read_json
+from .io import atomic_write_json, environment_info, read_json
 from .search import run_search
 
 #: evaluation counts at which the summary reports the mean best-so-far
@@ -241,6 +243,7 @@ def run_harness(cfg: HarnessConfig, output: str | os.PathLike,
                     for m in cfg.methods},
     }
     results["optimum"] = optimum_info(bench)
+    results["environment"] = environment_info()
     for m in cfg.methods:  # which weights the runs used (a folder can be re-trained)
         fps = _checkpoint_fingerprints(results["results"][m]["settings"])
         if fps:

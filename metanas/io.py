@@ -74,3 +74,33 @@ def weights_fingerprint(folder: str | os.PathLike, name: str = "model.safetensor
         h.update(key.encode())
         h.update(arr.tobytes())
     return h.hexdigest()[:12]
+
+
+#: packages whose versions can change a search's numbers (recorded with every result)
+RESULT_PACKAGES = ("metanas", "torch", "gpytorch", "botorch", "linear-operator",
+                   "torch-geometric", "numpy", "scipy", "pandas", "scikit-learn")
+
+
+def environment_info() -> dict[str, Any]:
+    """What produced a result: Python, platform, the versions of ``RESULT_PACKAGES`` (``None``
+    when one is not installed) and torch's intra-op thread count (a tiny model's float
+    results can depend on it). JSON-serialisable."""
+    import platform
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for name in RESULT_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    info: dict[str, Any] = {"python": platform.python_version(),
+                            "platform": platform.platform(), "machine": platform.machine(),
+                            "cpu_count": os.cpu_count(), "packages": versions}
+    try:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        info["torch_threads"] = None
+    return info

@@ -189,3 +189,19 @@ def test_plot_with_failed_first_evaluations(tmp_path):
                "results": {"rs": {"runs": [{"seed": 0, "history": hist}]}}}
     plot_results(results, tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_results_record_the_environment_that_produced_them(tmp_path):
+    """Float results can depend on package versions and torch's thread count, so every
+    results JSON says which ones produced it."""
+    import json
+
+    import numpy
+    import torch
+
+    run_harness(_cfg(None), tmp_path / "h.json")
+    env = json.loads((tmp_path / "h.json").read_text())["environment"]
+    assert env["packages"]["torch"] == torch.__version__
+    assert env["packages"]["numpy"] == numpy.__version__
+    assert env["packages"]["metanas"] is not None
+    assert env["torch_threads"] == torch.get_num_threads() and env["python"]
