@@ -11,6 +11,7 @@ whole state (RNG state + observations + method extras) round-trips through ``sta
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from typing import Any, Callable, Sequence
@@ -71,12 +72,26 @@ class Strategy:
 
     # ------------------------------------------------------------------ interface
     def ask(self, n: int = 1) -> list[Arch]:
-        """``n`` architectures to evaluate next (marked pending until told)."""
+        """``n`` architectures to evaluate next (marked pending until told).
+
+        Atomic: when the proposal fails (an exception from ``_propose``, e.g. a surrogate's
+        ``RuntimeError``, or a wrong number of archs) the random generators, the method's
+        state (``_extra_state``) and ``pending`` are put back as they were before the call
+        and the exception is re-raised, so a retried ``ask`` proposes exactly what it would
+        have had the failure never happened.
+        """
         if n < 1:
             raise ValueError(f"ask(n) needs n >= 1, got {n}")
-        archs = [tuple(int(v) for v in a) for a in self._propose(n)]
-        if len(archs) != n:
-            raise RuntimeError(f"{self.name} proposed {len(archs)} archs, asked for {n}")
+        snapshot = self._rng_states()
+        pending = list(self.pending)
+        try:
+            archs = [tuple(int(v) for v in a) for a in self._propose(n)]
+            if len(archs) != n:
+                raise RuntimeError(f"{self.name} proposed {len(archs)} archs, asked for {n}")
+        except BaseException:
+            self._set_rng_states(snapshot)
+            self.pending = pending
+            raise
         self.pending.extend(archs)
         return archs
 
@@ -253,6 +268,20 @@ class Strategy:
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         pass
+
+    def _rng_states(self) -> dict[str, Any]:
+        """What a failed ``ask`` restores (``_set_rng_states``): the state of ``self.rng`` and
+        a copy of ``_extra_state()`` (seeds drawn and cached, a sub-strategy's generator,
+        warm-start hyper-parameters, ...). Reads only, so a successful ``ask`` is unchanged.
+        A subclass keeping another generator across calls (e.g. a ``torch.Generator``) or
+        other state ``_propose`` changes extends both hooks."""
+        return {"rng": copy.deepcopy(self.rng.bit_generator.state),
+                "extra": copy.deepcopy(self._extra_state())}
+
+    def _set_rng_states(self, states: dict[str, Any]) -> None:
+        """Put back what ``_rng_states`` returned."""
+        self.rng.bit_generator.state = states["rng"]
+        self._load_extra_state(states["extra"])
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
