@@ -82,3 +82,59 @@ def test_best_is_the_best_finite_value():
     assert run.best["arch"] == "c"
     assert SearchRun("rs", 0, "toy", history=[{"arch": "a", "value": float("nan")}]).best["arch"] == "a"
     assert SearchRun("rs", 0, "toy").best is None
+
+
+def _resume(ck, budget, batch_size=4, seed=5):
+    ev = LinearToy()
+    run = run_search(strategies.make("rea", ev.space, seed=seed), ev, budget=budget, seed=seed,
+                     batch_size=batch_size, checkpoint=ck)
+    return run, ev
+
+
+def test_extending_budget_from_a_shortened_batch_warns(tmp_path, caplog):
+    """Budget 10 in batches of 4 is 4, 4, 2; extended to 12 it goes on 2 (evaluations are not
+    undone) where a fresh budget-12 run asks 4: the resume says so, and the boundaries are
+    recorded in the run and the checkpoint."""
+    ck = tmp_path / "run.json"
+    first, _ = _resume(ck, 10)
+    assert first.batches == [4, 4, 2] and json.loads(ck.read_text())["batches"] == [4, 4, 2]
+    with caplog.at_level("WARNING", logger="metanas.search"):
+        run, ev = _resume(ck, 12)
+    assert ev.n_evaluations == 2 and run.batches == [4, 4, 2, 2]
+    assert json.loads(ck.read_text())["batches"] == [4, 4, 2, 2]
+    msgs = [r.getMessage() for r in caplog.records if r.name == "metanas.search"]
+    assert len(msgs) == 1 and "\n" not in msgs[0]
+    assert "shortened final batch" in msgs[0] and "budget 12" in msgs[0]
+    assert "--fresh" in msgs[0] and "4, 4, 2" in msgs[0]
+    fresh, _ = _resume(None, 12)
+    assert fresh.batches == [4, 4, 4]
+
+
+def test_extending_budget_from_whole_batches_is_silent(tmp_path, caplog):
+    """Budget 8 in batches of 4 extended to 12 is the fresh budget-12 run: no warning; nor
+    when the run is already complete."""
+    ck = tmp_path / "run.json"
+    _resume(ck, 8)
+    with caplog.at_level("WARNING", logger="metanas.search"):
+        run, _ = _resume(ck, 12)
+        _resume(ck, 12)
+    assert not [r for r in caplog.records if r.name == "metanas.search"]
+    fresh, _ = _resume(None, 12)
+    assert run.batches == fresh.batches == [4, 4, 4]
+    assert [h["arch"] for h in run.history] == [h["arch"] for h in fresh.history]
+
+
+def test_checkpoint_without_batches_still_resumes(tmp_path, caplog):
+    """A checkpoint written before ``batches`` was recorded resumes as before (boundaries
+    unknown: ``None``); a length that is no multiple of the batch size still warns."""
+    ck = tmp_path / "run.json"
+    _resume(ck, 10)
+    state = json.loads(ck.read_text())
+    del state["batches"]
+    ck.write_text(json.dumps(state))
+    with caplog.at_level("WARNING", logger="metanas.search"):
+        run, ev = _resume(ck, 12)
+    assert ev.n_evaluations == 2 and len(run.history) == 12 and run.batches is None
+    assert json.loads(ck.read_text())["version"] == 1
+    msgs = [r.getMessage() for r in caplog.records if r.name == "metanas.search"]
+    assert len(msgs) == 1 and "shortened final batch" in msgs[0]
