@@ -87,7 +87,8 @@ def main(argv=None) -> int:
     when.add_argument("--fresh", action="store_true",
                       help="start over, discarding the run saved in --out")
     p.add_argument("--meta-dataset", default=None,
-                   help="meta-dataset collection name or folder (default: all shipped)")
+                   help="meta-dataset: collection name, folder, or Hub dataset id org/name "
+                        "(default: all shipped)")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--inner-steps", type=int, default=5)
     p.add_argument("--inner-lr", type=float, default=1e-2)

@@ -49,7 +49,8 @@ from ..errors import UserInputError
 from ..io import atomic_write_bytes, atomic_write_json, read_json
 from ..meta.checkpoint import (BEST_WEIGHTS, check_ranges, command_line, finished_run, generator_state,
                                load_weights, open_training_run, platform_info,
-                               resume_training_state, save_training_state, save_weights)
+                               restore_best_weights, resume_training_state, save_training_state,
+                               save_weights)
 from .adapt import AdaptConfig, adapt
 from .bayes import BayesConfig, BayesSuperNet
 from .elbo import ELBOConfig, TaskBatches, elbo_loss, sample_batch
@@ -173,16 +174,6 @@ def load_base(directory: str | Path, space: str | None = None
     return model, ckpt
 
 
-# ---------------------------------------------------------------------- state I/O
-
-
-
-
-
-
-
-
-
 
 # ---------------------------------------------------------------------- training
 def _loss_fn(elbo: ELBOConfig):
@@ -254,6 +245,7 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool | str 
 
     loss_fn = _loss_fn(elbo)
     best_path = out / BEST_WEIGHTS
+    restore_best_weights(out, state, lambda: BayesSuperNet(model_cfg))  # an extended run
 
     def step(it: int, lam: float):
         idx = torch.randperm(len(batches), generator=gen)[:cfg.tasks_per_iter].tolist()

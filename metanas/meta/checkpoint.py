@@ -290,6 +290,26 @@ BEST_WEIGHTS = "best.safetensors"
 GROWABLE = ("iters",)
 
 
+def restore_best_weights(out: str | Path, state: dict,
+                         build: Callable[[], torch.nn.Module]) -> None:
+    """Before a finished run is extended (more ``iters``): put its best weights back as
+    ``<out>/best.safetensors``.
+
+    A finished run ships its best iterate as ``model.safetensors`` and removes
+    ``best.safetensors``; without this, an extension in which no later iterate validates
+    better would ship its *last* weights while the state and card still name the old best.
+    ``build()`` makes a fresh module of the run's architecture to load them into."""
+    from safetensors.torch import load_model
+
+    out = Path(out)
+    best_path = out / BEST_WEIGHTS
+    if state.get("iter") and state.get("best_iter") is not None and not best_path.exists() \
+            and (out / WEIGHTS_NAME).exists():
+        module = build()
+        load_model(module, str(out / WEIGHTS_NAME))
+        save_weights(module, best_path, int(state["best_iter"]))
+
+
 def save_training_state(out: str | Path, state_name: str, model: torch.nn.Module,
                         state: dict) -> None:
     """The resume point of a training loop: ``<out>/last.safetensors`` (weights + ``state``)

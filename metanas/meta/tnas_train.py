@@ -80,8 +80,8 @@ from torch import Tensor
 from ..io import atomic_write_bytes, atomic_write_json, read_json
 from .checkpoint import command_line as _command_line
 from .checkpoint import (BEST_WEIGHTS, check_ranges, finished_run, generator_state, load_weights,
-                         open_training_run, platform_info, resume_training_state,
-                         save_training_state, save_weights)
+                         open_training_run, platform_info, restore_best_weights,
+                         resume_training_state, save_training_state, save_weights)
 
 __all__ = ["TrainConfig", "TaskData", "load_tasks", "train", "batch_nll", "MethodNotAvailable",
            "PRIOR_CONTEXT", "STATE_NAME"]
@@ -447,7 +447,12 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool | str = "auto",
     space = spaces.get(cfg.space)
     cfg.space = space.name
     if md is None:
-        md = MetaDataset.load(cfg.meta_dataset) if cfg.meta_dataset else MetaDataset.load()
+        if cfg.meta_dataset:  # a collection name, a folder or a Hub dataset id org/name
+            from ..hub import load_meta_dataset
+
+            md = load_meta_dataset(cfg.meta_dataset)
+        else:
+            md = MetaDataset.load()
     if cfg.tasks is not None:
         cfg.tasks = resolve_in_space(md, space, cfg.tasks, "--tasks")
     cfg.exclude = resolve_in_space(md, space, cfg.exclude, "--exclude-task")
@@ -546,13 +551,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool | str = "auto",
         save_training_state(out, STATE_NAME, model, state)
 
     best_path = out / BEST_WEIGHTS
-    if state["iter"] and not best_path.exists() and state["best_iter"] is not None \
-            and (out / "model.safetensors").exists():  # resuming a finished run
-        from safetensors.torch import load_file
-
-        tmp = _build_model(cfg, feat_dim)
-        tmp.load_state_dict(load_file(str(out / "model.safetensors")))
-        save_weights(tmp, best_path, int(state["best_iter"]))
+    restore_best_weights(out, state, lambda: _build_model(cfg, feat_dim))  # an extended run
 
     def step(it: int, eps: float):
         return reptile_step(model, batch_nll, sample(gen), inner_steps=cfg.inner_steps,

@@ -129,3 +129,27 @@ def test_meta_train_tiny_resume_and_heldout_disjoint(tmp_path):
     cfg3 = BaseMetaConfig(**{**cfg.__dict__, "iters": 3})
     st3 = meta_train_base(cfg3, tmp_path / "m", resume=True, progress=False)
     assert st3["iter"] == 3 and [h["iter"] for h in st3["history"]] == [1, 2, 3]
+
+
+def test_extending_a_finished_run_keeps_its_best_prior(tmp_path, monkeypatch):
+    """More ``iters`` on a finished run whose new iterates validate worse: the checkpoint
+    stays the old best (it used to become the last iterate while the card named the best)."""
+    from safetensors.torch import load_file
+
+    from metanas.base import meta
+
+    cfg = BaseMetaConfig(n_tasks=2, n_val=1, n_heldout=0, iters=2, tasks_per_iter=1,
+                         inner_steps=1, val_every=1, val_steps=1, save_every=1, patience=0,
+                         model={"C": 2, "N": 1}, elbo={"batch_size": 16})
+    ces = iter([1.5, 1.0, 2.0, 3.0])  # validation CE at iterations 1-4: 2 is the best
+    monkeypatch.setattr(meta, "validate", lambda *a, **k: next(ces))
+    out = tmp_path / "m"
+    st = meta_train_base(cfg, out, progress=False)
+    assert st["best_iter"] == 2
+    best = load_file(str(out / "model.safetensors"))
+    st4 = meta_train_base(BaseMetaConfig(**{**cfg.__dict__, "iters": 4}), out, progress=False)
+    assert st4["iter"] == 4 and st4["best_iter"] == 2
+    now = load_file(str(out / "model.safetensors"))
+    last = load_file(str(out / "last.safetensors"))
+    assert now.keys() == best.keys() and all(torch.equal(now[k], best[k]) for k in best)
+    assert any(not torch.equal(last[k], best[k]) for k in best if k in last)

@@ -423,3 +423,52 @@ def test_train_meta_cli_bad_settings_are_one_line_errors(tmp_path, capsys, monke
     assert rc == 0, capsys.readouterr().err
     card = (out / "README.md").read_text()
     assert "--iters 2" in card and "--fresh" not in card
+
+
+def _cache_dataset(md: MetaDataset, home: Path, repo_id: str) -> Path:
+    """Put ``md`` into the Hugging Face cache under ``home`` as dataset repo ``repo_id`` (the
+    layout ``snapshot_download`` reads: refs/main -> snapshots/<commit>)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = home / "hub" / f"datasets--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snap = repo / "snapshots" / commit
+    md.save(snap, compression_level=1)
+    return snap
+
+
+def test_meta_dataset_takes_a_cached_hub_id(md, tmp_path, monkeypatch):
+    """``meta_dataset`` may be a Hub dataset id: offline, a cached one trains."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    _cache_dataset(md.subset(["toy/big0", "toy/big1", "toy/big2", "toy/small0"]),
+                   tmp_path / "hf_home", "someone/toy-md")
+    st = train(_cfg(iters=2, meta_dataset="someone/toy-md"), tmp_path / "out", progress=False)
+    assert st["iter"] == 2
+    assert (tmp_path / "out" / "config.json").is_file()
+
+
+def test_train_meta_cli_uncached_hub_meta_dataset_is_one_line(tmp_path, capsys, monkeypatch):
+    """``--meta-dataset org/name`` offline and not in the cache: the hub's one-line message
+    (what to run to get it), status 2, no traceback, nothing trained."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import train_meta
+    finally:
+        sys.path.remove(str(ROOT))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    out = tmp_path / "o"
+    rc = train_meta.main(["--space", "transnas_micro", "--out", str(out), "--no-progress",
+                          "--meta-dataset", "someone/not-cached-md"])
+    cap = capsys.readouterr()
+    err = cap.err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in cap.err + cap.out
+    assert "HF_HUB_OFFLINE" in err and \
+        "hf download someone/not-cached-md --repo-type dataset" in err, err
+    assert not (out / "training_state.json").exists()
+    with pytest.raises(SystemExit):
+        train_meta.main(["--help"])
+    assert "Hub dataset id org/name" in " ".join(capsys.readouterr().out.split())
