@@ -81,10 +81,37 @@ RESULT_PACKAGES = ("metanas", "torch", "gpytorch", "botorch", "linear-operator",
                    "torch-geometric", "numpy", "scipy", "pandas", "scikit-learn")
 
 
+def platform_info() -> dict:
+    """Where a checkpoint or result was made: ``{"cpu", "machine", "isa", "python", "torch",
+    "threads"}`` (``threads``: torch's intra-op threads).
+    Recorded with meta-training results because floating-point results, and so the weights
+    Reptile converges to, differ between CPUs: the same recipe and seed re-trained elsewhere is
+    another checkpoint."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:  # the vector instruction set torch's CPU kernels dispatch to (e.g. AVX2, AVX512)
+        isa = torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        isa = "unknown"
+    return {"cpu": cpu, "machine": platform.machine(), "isa": isa,
+            "python": platform.python_version(), "torch": torch.__version__,
+            "threads": torch.get_num_threads()}
+
+
 def environment_info() -> dict[str, Any]:
-    """What produced a result: Python, platform, the versions of ``RESULT_PACKAGES`` (``None``
-    when one is not installed) and torch's intra-op thread count (a tiny model's float
-    results can depend on it). JSON-serialisable."""
+    """What produced a search result: ``platform_info()`` plus the OS (``platform``), the
+    core count (``cpu_count``) and the versions of ``RESULT_PACKAGES`` (``packages``;
+    ``None`` for one not installed). JSON-serialisable."""
     import platform
     from importlib import metadata
 
@@ -94,13 +121,5 @@ def environment_info() -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    info: dict[str, Any] = {"python": platform.python_version(),
-                            "platform": platform.platform(), "machine": platform.machine(),
-                            "cpu_count": os.cpu_count(), "packages": versions}
-    try:
-        import torch
-
-        info["torch_threads"] = torch.get_num_threads()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        info["torch_threads"] = None
-    return info
+    return {**platform_info(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "packages": versions}

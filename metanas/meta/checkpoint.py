@@ -33,10 +33,11 @@ from typing import Any, Callable
 import torch
 from huggingface_hub import constants as hf_constants
 
-from ..io import atomic_write_bytes
+from ..io import atomic_write_bytes, platform_info
 
 __all__ = ["CheckpointError", "FORMAT_VERSION", "CONFIG_NAME", "WEIGHTS_NAME",
-           "config_to_dict", "config_from_dict", "save_checkpoint", "load_checkpoint"]
+           "config_to_dict", "config_from_dict", "save_checkpoint", "load_checkpoint",
+           "platform_info"]
 
 FORMAT_VERSION = 1
 CONFIG_NAME = hf_constants.CONFIG_NAME  # "config.json"
@@ -426,33 +427,6 @@ def finished_run(out: str | Path, state_name: str, state: dict, iters: int) -> b
     if not read_json(out / state_name).get("done"):
         return False
     return state["iter"] >= iters or bool(state.get("stopped_early"))
-
-
-def platform_info() -> dict:
-    """Where a checkpoint was made: ``{"cpu", "machine", "isa", "python", "torch",
-    "threads"}``.
-    Recorded with meta-training results because floating-point results, and so the weights
-    Reptile converges to, differ between CPUs: the same recipe and seed re-trained elsewhere is
-    another checkpoint."""
-    import platform
-
-    import torch
-
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:  # the vector instruction set torch's CPU kernels dispatch to (e.g. AVX2, AVX512)
-        isa = torch.backends.cpu.get_cpu_capability()
-    except (AttributeError, RuntimeError):
-        isa = "unknown"
-    return {"cpu": cpu, "machine": platform.machine(), "isa": isa,
-            "python": platform.python_version(), "torch": torch.__version__,
-            "threads": torch.get_num_threads()}
 
 
 def command_line(argv) -> str:
