@@ -204,4 +204,20 @@ def test_results_record_the_environment_that_produced_them(tmp_path):
     assert env["packages"]["torch"] == torch.__version__
     assert env["packages"]["numpy"] == numpy.__version__
     assert env["packages"]["metanas"] is not None
-    assert env["torch_threads"] == torch.get_num_threads() and env["python"]
+    assert env["threads"] == torch.get_num_threads() and env["python"] and env["isa"]
+
+
+@pytest.mark.parametrize("method", ["base", "base-prior"])
+def test_base_auto_prior_is_tagged_by_its_weights(method):
+    """``base`` / ``base-prior`` with ``pretrained="auto"`` are named by the shipped prior's
+    folder (as ``tnas``), so the harness fingerprints its weights: a re-trained prior does not
+    reuse old runs (``tests/strategies/test_oneshot.py`` checks the re-training)."""
+    from metanas.harness import _checkpoint_fingerprints, _run_settings
+    from metanas.io import weights_fingerprint
+    from metanas.strategies.oneshot import shipped_prior
+
+    folder = shipped_prior("nb201")
+    assert (folder / "model.safetensors").is_file()  # the repo ships it
+    settings = _run_settings(method, "nb201", None)
+    assert settings["pretrained"] == str(folder)
+    assert _checkpoint_fingerprints(settings) == {"pretrained": weights_fingerprint(folder)}

@@ -19,14 +19,23 @@ meta-learned prior when one exists for the space, else uniform: random search) a
 ``searched=False``; a task that is not a ``dataset:`` task is a one-line ``UserInputError``.
 
 Compute: ``steps`` supernet forward + backward passes (default 100 for every method: equal
-compute; see ``metanas.base.oneshot``). The search wall time is ``self.search_info["wall_s"]``
+compute; see ``metanas.base.oneshot``): at least 1, and for DARTS / DARTS+ an even number >= 2
+(one weight step + one architecture step per round). The search wall time is ``self.search_info["wall_s"]``
 (also in ``state_dict``); the architecture logits are part of the state, so a resumed run
 never searches again.
 
 ``base`` / ``base-prior``: ``pretrained="auto"`` (the shipped prior of the space,
 ``pretrained/base-<space>``), a folder or Hub id, or ``None`` / ``"scratch"`` (an untrained
 ``BayesSuperNet``: the ablation without meta-learning). For a space without a shipped prior
-and real data, ``"auto"`` is a one-line error saying how to meta-train one.
+and real data, ``"auto"`` is a one-line error saying how to meta-train one. A run is named by
+the resolved folder (``resolve_setting``), so the harness fingerprints the prior's weights.
+
+``darts`` / ``snas`` / ``darts+``: ``config`` holds the ``metanas.base.oneshot.OneShotConfig``
+settings the method uses (``USED_SETTINGS``; another method's setting, e.g. ``tau`` for DARTS,
+is a one-line error, not ignored); ``steps``, ``derive_samples`` and ``exclude_zero`` are
+settings of the strategy (``--set darts.steps=...``), not of ``config``. ``exclude_zero=True``
+derives the cell without the zero op ``none`` (the DARTS paper's convention; default False:
+NAS-Bench-201's, ``none`` included; see ``metanas.base.oneshot``).
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ import numpy as np
 
 from ..errors import UserInputError
 from ..spaces import Arch, CellSpace
-from ._checks import flag, integer, positive
+from ._checks import flag, integer
 from .base import Strategy, register
 
 logger = logging.getLogger(__name__)
@@ -130,7 +139,7 @@ class OneShotStrategy(Strategy):
         except ValueError as exc:
             raise UserInputError(str(exc)) from None
         self.task, self._data = task, data
-        self.steps = integer("steps", steps, 0, self.name)
+        self.steps = self._check_steps(steps)
         self.derive_samples = integer("derive_samples", derive_samples, 0, self.name)
         if data is None and task is not None:
             task_data(task)  # validate the task id now (one line), data cached per process
@@ -158,6 +167,9 @@ class OneShotStrategy(Strategy):
         logits, info = self._search(data, gen)
         self.logits = np.asarray(logits, dtype=np.float64)
         self.search_info = {"searched": True, "wall_s": time.perf_counter() - t0, **info}
+
+    def _check_steps(self, steps) -> int:
+        return integer("steps", steps, 1, self.name)
 
     def _search(self, data, gen) -> tuple[np.ndarray, dict]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -229,6 +241,14 @@ class _BaseFamily(OneShotStrategy):
         has_data = data is not None or task is not None
         self._prior = load_prior(pretrained, space, need=has_data)
 
+    @classmethod
+    def resolve_setting(cls, key: str, value: Any, space: str) -> Any:
+        """``pretrained="auto"`` identifies a run by the shipped prior's folder (whose weights
+        the harness fingerprints), not by the word."""
+        if key == "pretrained" and isinstance(value, str) and value.lower() == "auto":
+            return str(shipped_prior(space))
+        return value
+
     def _prior_logits(self) -> np.ndarray:
         if self._prior is None:
             return np.zeros((self.space.n_edges, self.space.n_ops))
@@ -264,26 +284,46 @@ class BASEPrior(_BaseFamily):
 
 
 # ---------------------------------------------------------------------- DARTS family
+#: settings of the DARTS-family strategies themselves, not of their ``config``
+_OWN_SETTINGS = ("steps", "derive_samples", "exclude_zero")
+
+
 class _OneShotSearch(OneShotStrategy):
     method = "darts"
+    #: ``exclude_zero`` came after recorded runs: off, it leaves their names unchanged
+    NEUTRAL_SETTINGS = {"exclude_zero": False}
 
     def __init__(self, space: CellSpace, seed: int | np.random.Generator = 0,
                  candidates: Sequence[Arch] | None = None, *, task: str | None = None,
                  data=None, steps: int = 100, derive_samples: int = 0,
-                 config: dict | None = None) -> None:
+                 exclude_zero: bool = False, config: dict | None = None) -> None:
         super().__init__(space, seed, candidates, task=task, data=data, steps=steps,
                          derive_samples=derive_samples)
-        from ..base.oneshot import OneShotConfig
+        from ..base.oneshot import OneShotConfig, check_settings, check_used
 
         if config is not None and not isinstance(config, dict):
             raise UserInputError(f"{self.name}: config must be a dict of OneShotConfig "
                                  f"settings or null (None), got {config!r}")
-        try:
-            self.config = OneShotConfig(**{**(config or {}), "steps": self.steps,
-                                           "derive_samples": self.derive_samples})
-        except (TypeError, ValueError) as exc:
-            raise UserInputError(f"{self.name}: bad config ({exc})") from None
-        _check_config(self.config, self.name)
+        config = dict(config or {})
+        for key in _OWN_SETTINGS:
+            if key in config:
+                raise UserInputError(f"{self.name}: give {key} as --set {self.name}.{key}=..., "
+                                     f"not inside config")
+        known = [f.name for f in fields(OneShotConfig) if f.name not in _OWN_SETTINGS]
+        for key in config:
+            if key not in known:
+                raise UserInputError(f"{self.name}: config has no setting {key!r}; choose from "
+                                     f"{', '.join(known)}")
+        check_used(self.method, config, self.name, "config.")
+        self.exclude_zero = flag("exclude_zero", exclude_zero, self.name)
+        self.config = OneShotConfig(**check_settings(config, self.name, "config."),
+                                    steps=self.steps, derive_samples=self.derive_samples,
+                                    exclude_zero=self.exclude_zero)
+
+    def _check_steps(self, steps) -> int:
+        from ..base.oneshot import check_steps
+
+        return check_steps(self.method, steps, self.name)
 
     def _search(self, data, gen):
         from ..base.oneshot import search
@@ -291,17 +331,6 @@ class _OneShotSearch(OneShotStrategy):
         res = search(self.method, self.space, data, self.config, gen)
         return res.logits.double().numpy(), {"steps": res.steps, "arch": list(res.arch),
                                              "reason": res.reason}
-
-
-def _check_config(cfg, method: str) -> None:
-    """The ``OneShotConfig`` settings its own checks (steps, tau, patience, max_skips) leave
-    open: learning rates > 0, sizes >= 1, ``hard`` a flag."""
-    for key in ("lr", "arch_lr", "tau", "tau_min"):
-        positive(f"config.{key}", getattr(cfg, key), method)
-    for key in ("batch_size", "C", "N", "patience", "max_skips"):
-        integer(f"config.{key}", getattr(cfg, key), 1, method)
-    integer("config.init_seed", cfg.init_seed, 0, method)
-    flag("config.hard", cfg.hard, method)
 
 
 @register("darts")

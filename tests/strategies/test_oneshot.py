@@ -97,7 +97,7 @@ def test_bad_inputs_are_one_line(prior_dir):
         strategies.make("darts", sp, seed=0, task="nb201/cifar100")
     with pytest.raises(UserInputError, match="no BASE prior is shipped for space"):
         strategies.make("base", spaces.get("transnas_micro"), seed=0, task=TASK)
-    with pytest.raises(UserInputError, match="bad config"):
+    with pytest.raises(UserInputError, match="config.tau_min must be <= config.tau"):
         strategies.make("snas", sp, seed=0, config={"tau_min": 5.0})
     with pytest.raises(Exception) as e:
         strategies.make("base", sp, seed=0, task=TASK, pretrained=str(prior_dir) + "-nope")
@@ -133,3 +133,137 @@ def test_train_meta_base_bad_input_is_one_line(capsys, tmp_path):
                    "--tasks", "digits:classes=0,1,2;digits:classes=3,4"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err and "classes" in err
+
+
+# ---------------------------------------------------------------------- settings (audit fixes)
+def test_whole_number_float_sizes_are_used_as_ints():
+    """``config={"C": 4.0}`` passed the checks, then crashed mid-search (the float reached the
+    supernet and ``sample_batch``): the checked, converted values are the ones used."""
+    sp = spaces.get("nb201")
+    st = strategies.make("darts", sp, seed=0, task=TASK, steps=2,
+                         config={"C": 2.0, "N": 1.0, "batch_size": 16.0, "init_seed": 0.0})
+    assert (st.config.C, st.config.N, st.config.batch_size) == (2, 1, 16)
+    assert all(type(v) is int for v in (st.config.C, st.config.N, st.config.batch_size,
+                                        st.config.init_seed))
+    assert len(st.ask(1)) == 1 and st.search_info["searched"]
+
+
+@pytest.mark.parametrize("method,config,needle", [
+    ("darts", {"steps": 4}, "darts: give steps as --set darts.steps=..., not inside config"),
+    ("snas", {"derive_samples": 2},
+     "snas: give derive_samples as --set snas.derive_samples=..., not inside config"),
+    ("darts+", {"exclude_zero": True}, "darts+: give exclude_zero as --set"),
+    ("darts", {"tau": 0.5}, "darts: config.tau is not used by darts (only by snas)"),
+    ("darts", {"hard": True}, "darts: config.hard is not used by darts (only by snas)"),
+    ("darts+", {"tau_min": 0.1}, "darts+: config.tau_min is not used by darts+ (only by snas)"),
+    ("snas", {"patience": 5}, "snas: config.patience is not used by snas (only by darts+)"),
+    ("darts", {"max_skips": 3}, "darts: config.max_skips is not used by darts (only by darts+)"),
+    ("darts", {"foo": 1}, "darts: config has no setting 'foo'"),
+])
+def test_config_settings_the_method_does_not_use_are_errors(method, config, needle):
+    """``steps`` / ``derive_samples`` inside ``config`` were overwritten by the strategy's, and
+    another method's setting (DARTS's ``tau``, SNAS's ``patience``) was silently ignored."""
+    with pytest.raises(UserInputError) as e:
+        strategies.make(method, spaces.get("nb201"), seed=0, config=config)
+    assert str(e.value).startswith(needle) and "\n" not in str(e.value)
+
+
+def test_config_settings_the_method_uses_are_accepted():
+    sp = spaces.get("nb201")
+    assert strategies.make("snas", sp, seed=0, config={"tau": 2.0, "tau_min": 0.5,
+                                                       "hard": 1}).config.hard is True
+    assert strategies.make("darts+", sp, seed=0,
+                           config={"patience": 2, "max_skips": 3}).config.patience == 2
+    assert strategies.make("darts", sp, seed=0, config={"lr": 1e-4, "arch_lr": 1e-3}
+                           ).config.lr == 1e-4
+
+
+@pytest.mark.parametrize("method,steps", [("darts", 1), ("darts", 3), ("darts", 0),
+                                          ("darts+", 5), ("darts+", 0), ("darts", 2.5)])
+def test_bilevel_steps_must_be_even_and_at_least_two(method, steps):
+    """DARTS / DARTS+ spend ``steps // 2`` rounds of two passes: an odd step was silently
+    dropped, ``steps=1`` searched nothing but was recorded as searched."""
+    with pytest.raises(UserInputError, match=f"^{method.replace('+', '[+]')}: steps must be "
+                       r"an even integer >= 2 \(each round is one weight step \+ one "
+                       "architecture step\\), got"):
+        strategies.make(method, spaces.get("nb201"), seed=0, steps=steps)
+
+
+@pytest.mark.parametrize("method", ["snas", "base", "base-prior"])
+def test_other_methods_need_at_least_one_step(method, prior_dir):
+    kw = {"pretrained": prior_dir} if method.startswith("base") else {}
+    with pytest.raises(UserInputError, match=f"^{method}: steps must be an integer >= 1, got 0"):
+        strategies.make(method, spaces.get("nb201"), seed=0, steps=0, **kw)
+    assert strategies.make(method, spaces.get("nb201"), seed=0, steps=1, **kw).steps == 1
+
+
+def test_default_and_smallest_steps_are_valid():
+    sp = spaces.get("nb201")
+    for m in ("darts", "darts+", "snas"):
+        assert strategies.make(m, sp, seed=0).steps == 100
+    assert strategies.make("darts", sp, seed=0, steps=2.0).steps == 2
+    st = strategies.make("darts", sp, seed=0, task=TASK, steps=2, config={"C": 2})
+    st.ask(1)
+    assert st.search_info["steps"] == 2
+
+
+@pytest.mark.parametrize("method", ["darts", "snas", "darts+"])
+def test_exclude_zero_derives_without_none_and_changes_nothing_else(method):
+    """Opt-in ``exclude_zero``: the derived cell (and DARTS+'s per-epoch argmax) never holds
+    ``none``; the search itself is the same; off (default) is the NB201 convention, plain
+    argmax, and leaves run names unchanged (a neutral setting)."""
+    from metanas.base.adapt import argmax_arch
+
+    sp = spaces.get("nb201")
+    zero = sp.ops.index("none")
+    kw = dict(task=TASK, steps=12, config={"C": 2, "batch_size": 16})
+    off = strategies.make(method, sp, seed=0, **kw)
+    on = strategies.make(method, sp, seed=0, exclude_zero=True, **kw)
+    a_off, a_on = off.ask(1)[0], on.ask(1)[0]
+    np.testing.assert_array_equal(off.logits, on.logits)
+    assert a_off == argmax_arch(off.logits)
+    masked = off.logits.copy()
+    masked[:, zero] = -np.inf
+    assert a_on == argmax_arch(masked) and zero not in a_on
+    if method == "darts+":
+        assert on.search_info["arch"] == list(a_on)
+    assert "exclude_zero" not in strategies.run_settings(method, "nb201", {"exclude_zero": False})
+    assert strategies.run_settings(method, "nb201", {"exclude_zero": True})["exclude_zero"]
+    with pytest.raises(UserInputError, match=f"^{method.replace('+', '[+]')}: exclude_zero "
+                       "must be true or false"):
+        strategies.make(method, sp, seed=0, exclude_zero="yes")
+
+
+def test_base_does_not_take_exclude_zero(prior_dir):
+    with pytest.raises(TypeError):
+        strategies.make("base", spaces.get("nb201"), seed=0, pretrained=prior_dir,
+                        exclude_zero=True)
+
+
+@pytest.mark.parametrize("method", ["base", "base-prior"])
+def test_base_auto_prior_names_the_run_by_the_shipped_folder(method, tmp_path, monkeypatch):
+    """``pretrained="auto"`` used to name the run by the word, so re-trained shipped weights
+    silently reused old runs: it resolves to the shipped folder, whose weights the harness
+    fingerprints (as ``tnas`` does)."""
+    from safetensors.torch import save_file
+
+    from metanas.harness import _checkpoint_fingerprints, _kwargs_tag, _run_settings
+    from metanas.io import weights_fingerprint
+    from metanas.strategies import oneshot
+
+    real = _run_settings(method, "nb201", None)["pretrained"]
+    assert real == str(oneshot.shipped_prior("nb201"))
+    folder = tmp_path / "base-nb201"
+    folder.mkdir()
+    monkeypatch.setattr(oneshot, "shipped_prior", lambda space: folder)
+    save_file({"w": torch.zeros(3)}, str(folder / "model.safetensors"))
+    settings = _run_settings(method, "nb201", None)
+    assert settings["pretrained"] == str(folder)
+    assert _run_settings(method, "nb201", {"pretrained": "AUTO"})["pretrained"] == str(folder)
+    assert _checkpoint_fingerprints(settings) == {"pretrained": weights_fingerprint(folder)}
+    first = _kwargs_tag(settings)
+    save_file({"w": torch.ones(3)}, str(folder / "model.safetensors"))  # re-trained
+    assert _kwargs_tag(_run_settings(method, "nb201", None)) != first
+    # other values are kept as given
+    assert _run_settings(method, "nb201", {"pretrained": None})["pretrained"] is None
+    assert _run_settings(method, "nb201", {"pretrained": "scratch"})["pretrained"] == "scratch"
