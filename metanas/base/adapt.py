@@ -108,10 +108,20 @@ def model_for_task(prior: BayesSuperNet, in_channels: int, num_classes: int,
     return model
 
 
-def argmax_arch(logits: torch.Tensor | np.ndarray) -> Arch:
-    """Most probable op per edge of ``logits [n_edges, n_ops]`` (lowest index on ties)."""
+def argmax_arch(logits: torch.Tensor | np.ndarray,
+                generator: torch.Generator | None = None) -> Arch:
+    """Most probable op per edge of ``logits [n_edges, n_ops]``. Ties go to the lowest index,
+    or, with ``generator``, to a uniform draw among the tied ops (drawn only on an edge with a
+    tie, so untied logits give the same cell either way): an untrained uniform prior would
+    otherwise always give op 0 on every edge, NAS-Bench-201's all-``none`` cell."""
     arr = np.asarray(torch.as_tensor(logits).detach().cpu(), dtype=np.float64)
-    return tuple(int(i) for i in arr.argmax(axis=1))
+    arch = [int(i) for i in arr.argmax(axis=1)]
+    if generator is not None:
+        for e, row in enumerate(arr):
+            tied = np.flatnonzero(row == row[arch[e]])
+            if tied.size > 1:
+                arch[e] = int(tied[int(torch.randint(tied.size, (1,), generator=generator))])
+    return tuple(arch)
 
 
 def sample_archs(logits: torch.Tensor, k: int, generator: torch.Generator | None) -> list[Arch]:

@@ -280,7 +280,7 @@ class BASEPrior(_BaseFamily):
         from ..base.adapt import argmax_arch
 
         logits = self._prior_logits()
-        return logits, {"steps": 0, "arch": list(argmax_arch(logits)), "reason": "prior"}
+        return logits, {"steps": 0, "arch": list(argmax_arch(logits, gen)), "reason": "prior"}
 
 
 # ---------------------------------------------------------------------- DARTS family

@@ -267,3 +267,17 @@ def test_base_auto_prior_names_the_run_by_the_shipped_folder(method, tmp_path, m
     # other values are kept as given
     assert _run_settings(method, "nb201", {"pretrained": None})["pretrained"] is None
     assert _run_settings(method, "nb201", {"pretrained": "scratch"})["pretrained"] == "scratch"
+
+
+def test_untrained_prior_first_cell_is_a_random_draw_not_all_none():
+    """``base-prior`` with an untrained (uniform) prior: every op ties on every edge, and the
+    first cell used to be op 0 everywhere (all ``none``: a constant network) for every seed."""
+    from metanas.base.adapt import argmax_arch
+
+    space = spaces.get("nb201")
+    firsts = {strategies.make("base-prior", space, seed=s, task=TASK, pretrained="scratch")
+              .ask(1)[0] for s in range(4)}
+    assert (0,) * space.n_edges not in firsts and len(firsts) > 1
+    peaked = np.zeros((space.n_edges, space.n_ops))
+    peaked[:, 3] = 1.0  # no ties: the generator is not used and the argmax is unchanged
+    assert argmax_arch(peaked, torch.Generator().manual_seed(0)) == (3,) * space.n_edges
