@@ -1,13 +1,17 @@
 """Helpers shared by the TNAS-vs-baselines benchmarks (``tnas_unlike.py``,
-``tnas_wrong_prior.py``, ``tnas_digits.py``): their common options, and running groups of
-methods / TNAS variants through ``metanas.harness`` into one merged result."""
+``tnas_wrong_prior.py``, ``tnas_digits.py``, ``tnas_select.py``, ``tnas_loto.py``): their common
+options and their checks, running groups of methods / TNAS variants through
+``metanas.harness`` into one merged result, and merging a summary with the one on disk."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import math
 import time
 from pathlib import Path
+from typing import Callable, Iterable
 
 
 def add_harness_args(p: argparse.ArgumentParser, variants: dict, out: Path) -> None:
@@ -21,16 +25,161 @@ def add_harness_args(p: argparse.ArgumentParser, variants: dict, out: Path) -> N
     p.add_argument("--out", default=str(out))
 
 
-def parse_variants(p: argparse.ArgumentParser, text: str) -> dict:
-    """``--variants`` as a dict, or a one-line usage error."""
+def tnas_settings() -> list[str]:
+    """The keyword arguments of ``metanas.strategies.tnas.TNAS`` a variant can set (its
+    constructor's parameters but ``space`` and ``seed``)."""
+    import inspect
+
+    from metanas.strategies.tnas import TNAS
+
+    return [k for k in inspect.signature(TNAS.__init__).parameters
+            if k not in ("self", "space", "seed")]
+
+
+def unknown_setting(kw: dict, extra: Iterable[str] = ()) -> str | None:
+    """``None`` when every key of ``kw`` is a TNAS setting (``tnas_settings``) or one of the
+    script's own keys ``extra``; else what is wrong, naming the closest valid key."""
+    valid = [*tnas_settings(), *extra]
+    for k in kw:
+        if k not in valid:
+            close = difflib.get_close_matches(str(k), valid, n=1)
+            return (f"{k!r} is no tnas setting" + (f"; did you mean {close[0]!r}?" if close
+                                                   else f"; choose from {', '.join(valid)}"))
+    return None
+
+
+def parse_json_object(p: argparse.ArgumentParser, option: str, text: str, example: str):
+    """``text`` (the value of ``option``) parsed as JSON, or a one-line usage error showing
+    ``example``."""
     try:
-        variants = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        p.error(f"--variants is not JSON ({exc.msg} at character {exc.pos})")
+        p.error(f"{option} is not JSON ({exc.msg} at character {exc.pos}); e.g. "
+                f"{option} '{example}'")
+
+
+def parse_variants(p: argparse.ArgumentParser, text: str, extra: Iterable[str] = (),
+                   option: str = "--variants") -> dict:
+    """``--variants`` as a dict ``{name: {tnas setting: value}}``, or a one-line usage error
+    (not JSON, not an object of objects, or a key that is neither a TNAS setting nor one of
+    the script's own keys ``extra``, e.g. ``"meta_seeds"``)."""
+    variants = parse_json_object(p, option, text, '{"ucb": {"acquisition": "ucb"}}')
     if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in
                                                   variants.values()):
-        p.error("--variants must be a JSON object {name: {tnas setting: value}}")
+        p.error(f"{option} must be a JSON object {{name: {{tnas setting: value}}}}")
+    for name, kw in variants.items():
+        bad = unknown_setting(kw, extra)
+        if bad:
+            p.error(f"{option}: variant {name!r}: {bad}")
     return variants
+
+
+def parse_tnas_kw(p: argparse.ArgumentParser, text: str, option: str = "--tnas-kw") -> dict:
+    """A JSON object of TNAS settings (``--tnas-kw``), or a one-line usage error."""
+    kw = parse_json_object(p, option, text, '{"adapt_every": 5}')
+    if not isinstance(kw, dict):
+        p.error(f"{option} must be a JSON object {{tnas setting: value}}")
+    bad = unknown_setting(kw)
+    if bad:
+        p.error(f"{option}: {bad}")
+    return kw
+
+
+def check_names(p: argparse.ArgumentParser, option: str, given: Iterable[str],
+                valid: Iterable[str]) -> None:
+    """A one-line usage error when a name of ``given`` (the items of ``option``) is not among
+    ``valid``, naming the closest valid one."""
+    valid = list(valid)
+    for x in given:
+        if x not in valid:
+            close = difflib.get_close_matches(x, valid, n=1)
+            p.error(f"{option}: unknown {x!r}; " + (f"did you mean {close[0]!r}? " if close
+                                                     else "") + f"choose from {', '.join(valid)}")
+
+
+def top_fraction_at(runs: list[dict], bench, k: int) -> float | None:
+    """Mean over ``runs`` (harness run dicts) of the benchmark's top fraction of the
+    best-so-far after ``k`` evaluations, as ``metanas.harness.summarise`` computes it at its
+    ``SUMMARY_AT`` (``bench.top_fraction``), for any ``k``; ``None`` when a run is shorter."""
+    import numpy as np
+
+    vals = [r["history"][k - 1]["best_so_far"] for r in runs if len(r["history"]) >= k]
+    if not runs or len(vals) != len(runs):
+        return None
+    return float(np.asarray([bench.top_fraction(v) for v in vals], dtype=float).mean())
+
+
+def best_at(runs: list[dict], k: int) -> float | None:
+    """Mean over ``runs`` of the best-so-far after ``k`` evaluations (``None``: a run is
+    shorter)."""
+    import numpy as np
+
+    vals = [r["history"][k - 1]["best_so_far"] for r in runs if len(r["history"]) >= k]
+    if not runs or len(vals) != len(runs):
+        return None
+    return float(np.asarray(vals, dtype=float).mean())
+
+
+def read_json_or_none(path: Path, log: Callable[[str], None]):
+    """The JSON in ``path``; ``None`` when there is none, or (with a one-line warning) when it
+    cannot be read (e.g. truncated by an interrupted write of an older version)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        log(f"warning: {path} cannot be read ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); treating it as absent")
+        return None
+
+
+def plain(obj):
+    """``obj`` as it reads back from JSON (tuples as lists, ...): what settings compare as."""
+    return json.loads(json.dumps(obj, default=str))
+
+
+def kept_tasks(path: Path, settings: dict, skip: Iterable[str], log) -> dict:
+    """The task entries of the summary ``path`` on disk (other than ``skip``: those this run
+    writes) whose recorded ``"settings"`` equal ``settings``; every other entry is dropped
+    with one log line (an entry of an older summary that records no settings counts as
+    made with other settings)."""
+    disk = read_json_or_none(path, log) or {}
+    want, skip = plain(settings), set(skip)
+    keep, dropped = {}, []
+    for t, entry in (disk.get("tasks") or {}).items():
+        if t in skip:
+            continue
+        if isinstance(entry, dict) and entry.get("settings") == want:
+            keep[t] = entry
+        else:
+            dropped.append(t)
+    if dropped:
+        log(f"{Path(path).name}: dropped {', '.join(dropped)} (made with other settings, "
+            "or settings not recorded); rerun with those targets to include them")
+    return keep
+
+
+def mean_over_tasks(tasks: dict, keys: Iterable[str] | None = None) -> tuple[dict, dict]:
+    """Per method, the mean over the tasks of ``tasks`` (``{task: {"methods": {method: row}}}``)
+    that have it of each of ``keys`` (default: the row's keys but ``*_se``) that every such
+    task has (and not None); and per method the tasks that mean covers."""
+    import numpy as np
+
+    methods = list(dict.fromkeys(m for t in tasks.values() for m in t["methods"]))
+    mean, covers = {}, {}
+    for m in methods:
+        have = {t: v["methods"][m] for t, v in tasks.items() if m in v["methods"]}
+        rows = list(have.values())
+        ks = list(keys) if keys is not None else [k for k in rows[0] if not k.endswith("_se")]
+        mean[m] = {}
+        for k in ks:
+            vals = [r.get(k) for r in rows]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in vals):
+                mean[m][k] = float(np.mean(vals))
+        covers[m] = list(have)
+    return mean, covers
 
 
 def run_groups(groups, base: Path, log, label: str, **harness) -> dict:

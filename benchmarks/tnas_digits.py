@@ -37,7 +37,10 @@ task's measured cells):
 * ``rs``, ``rea``, ``gp-bo``.
 
 Writes ``tnas_digits_<task>.json`` + ``.png`` per task and ``tnas_digits_summary.json``
-(top fraction and best@k per method, means over tasks). Resumable (harness checkpoints; the
+(top fraction and best@k per method, means over tasks). A run keeps the summary's other tasks
+when they were made with the same settings (seeds, budget, methods, variants, checkpoint
+weights; recorded per task); the means are over the tasks present
+(``mean_over_tasks_covers``). Resumable (harness checkpoints; the
 harness names runs by the checkpoint's weights, so runs of re-trained weights are never
 reused).
 
@@ -54,6 +57,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tnas_common import check_names, kept_tasks, mean_over_tasks, run_groups  # noqa: E402
+
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 COLLECTION = "digits_live"
 
@@ -75,18 +81,19 @@ def held_out_tasks(n: int) -> list[str]:
 
 def nb201_checkpoint(path: str | Path, exclude: list[str], what: str) -> Path:
     """The shipped NB201 recipe meta-trained without the tasks ``exclude``, in ``path``:
-    meta-trained there on first use (resumable), reused once its training is done."""
-    from metanas.meta.tnas_train import STATE_NAME, TrainConfig, train
+    meta-trained there on first use (resumable), reused once its training is done with these
+    very settings (``tnas_loto.trained_checkpoint``: a folder meta-trained with other settings,
+    e.g. other held-out tasks, is re-trained, never reused)."""
+    from tnas_loto import trained_checkpoint
+
+    from metanas.meta.tnas_train import TrainConfig
 
     path = Path(path)
-    state = path / STATE_NAME
-    if not (state.is_file() and json.loads(state.read_text()).get("done")):
-        print(f"meta-training {what} -> {path}", flush=True)
-        train(TrainConfig(space="nb201", exclude=list(exclude)), path, progress=False,
-              resume=state.is_file(),
-              command="python train_meta.py --space nb201 " + " ".join(
-                  f"--exclude-task {t}" for t in exclude) + f" --out {path}")
-    return path
+    cfg = TrainConfig(space="nb201", exclude=list(exclude))
+    return trained_checkpoint(
+        path, cfg, lambda msg: print(msg, flush=True), what,
+        "python train_meta.py --space nb201 " + " ".join(f"--exclude-task {t}" for t in exclude)
+        + f" --out {path}")[0]
 
 
 def digits_prior_checkpoint(path: str | Path, held_out: list[str]) -> Path:
@@ -134,11 +141,26 @@ def main(argv=None) -> int:
     p.add_argument("--name", default="tnas_digits",
                    help="result stem: <out>/<name>_<task>.json and <name>_summary.json")
     a = p.parse_args(argv)
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(p, a, argv)
+
+
+def _main(p: argparse.ArgumentParser, a, argv) -> int:
+    from metanas import strategies
+
+    for opt, v in (("--seeds", a.seeds), ("--budget", a.budget), ("--held-out", a.held_out)):
+        if v < 1:
+            p.error(f"{opt} must be >= 1, got {v}")
+    methods = [m for m in a.methods.split(",") if m]
+    check_names(p, "--methods", methods, strategies.available())
     import torch
 
     torch.set_num_threads(1)
+    from metanas.benchmarks import TabularBenchmark
     from metanas.harness import plot_results
-    from tnas_common import run_groups
+    from metanas.io import atomic_write_json, weights_fingerprint
 
     out = Path(a.out)
     tasks = held_out_tasks(a.held_out)
@@ -185,18 +207,27 @@ def main(argv=None) -> int:
     if any(variants[v].get("pretrained") == a.digits_ckpt for v in chosen):
         digits_prior_checkpoint(a.digits_ckpt, tasks)
         check_leak(a.digits_ckpt)
-    summary: dict = {"tasks": {}, "held_out": tasks, "seeds": a.seeds, "budget": a.budget,
+    # what a task's results depend on: tasks made with other settings are not merged
+    folders = sorted({str(x) for v in chosen for x in np.atleast_1d(
+        variants[v].get("pretrained") or []).tolist()} | {a.ckpt})
+    settings = {"seeds": a.seeds, "budget": a.budget, "methods": methods,
+                "variants": {v: variants[v] for v in chosen},
+                "checkpoint_sha1": {f: weights_fingerprint(f) for f in folders}}
+    summary_path = out / f"{a.name}_summary.json"
+    summary: dict = {"tasks": kept_tasks(summary_path, settings, tasks,
+                                         lambda msg: print(msg, flush=True)),
+                     "held_out": tasks, "seeds": a.seeds, "budget": a.budget,
                      "ckpt": a.ckpt, "digits_ckpt": a.digits_ckpt,
                      "command": "python benchmarks/tnas_digits.py " + " ".join(
                          argv if argv is not None else sys.argv[1:])}
     for task in tasks:
         base = out / f"{a.name}_{task.replace('/', '_')}"
-        groups = [("main", a.methods.split(","), {"tnas": {"pretrained": a.ckpt}})]
+        groups = [("main", methods, {"tnas": {"pretrained": a.ckpt}})]
         groups += [(v, ["tnas"], {"tnas": variants[v]}) for v in chosen]
         merged = run_groups(groups, base, lambda msg: print(msg, flush=True), task,
                             space="nb201", task=task, seeds=list(range(a.seeds)),
                             budget=a.budget)
-        base.with_suffix(".json").write_text(json.dumps(merged))
+        atomic_write_json(base.with_suffix(".json"), merged)
         plot_results(merged, base.with_suffix(".png"),
                      title=f"{task} (held out): best-so-far, {a.seeds} seeds")
         rows = {}
@@ -206,17 +237,19 @@ def main(argv=None) -> int:
             rows[m].update({k + "_se": s[k]["se"] for k in s if "@" in k
                             and isinstance(s[k], dict)})
             rows[m]["final_test"] = s.get("final_report_test", {}).get("mean")
-        summary["tasks"][task] = {"n_candidates": len(merged.get("candidates", []) or [])
-                                  or None, "optimum": merged.get("optimum"),
-                                  "table": table_noise(task), "methods": rows}
-    methods = sorted({m for t in summary["tasks"].values() for m in t["methods"]})
-    mean = {}
-    for m in methods:
-        vals = [t["methods"][m] for t in summary["tasks"].values() if m in t["methods"]]
-        mean[m] = {k: float(np.mean([v[k] for v in vals])) for k in vals[0]
-                   if not k.endswith("_se") and all(v.get(k) is not None for v in vals)}
-    summary["mean_over_tasks"] = mean
-    (out / f"{a.name}_summary.json").write_text(json.dumps(summary, indent=1))
+        summary["tasks"][task] = {"n_candidates": len(TabularBenchmark.from_task(task)
+                                                      .candidates()),
+                                  "optimum": merged.get("optimum"),
+                                  "table": table_noise(task), "methods": rows,
+                                  "settings": settings}
+        atomic_write_json(summary_path, summary, indent=1)
+    # over every task in the summary (this run's and those kept from the file), per method
+    # over the tasks that have it (``mean_over_tasks_covers``)
+    mean, covers = mean_over_tasks(summary["tasks"])
+    methods = sorted(mean)
+    summary["mean_over_tasks"] = {m: mean[m] for m in methods}
+    summary["mean_over_tasks_covers"] = {m: covers[m] for m in methods}
+    atomic_write_json(summary_path, summary, indent=1)
     for m in methods:
         r = mean[m]
         print(f"{m:22s} tf@10 {100 * r.get('top_fraction@10', float('nan')):6.2f}%  "

@@ -41,7 +41,10 @@ those out, results ``tnas_loto-no-a-no-b_*``; checkpoints under ``tnas_loto_ckpt
 Everything is resumable (harness run checkpoints under ``<out>/tnas_loto_<task>*.runs/``);
 runs and results made with other weights (a re-trained checkpoint) are never reused or merged:
 the harness names runs by the checkpoint's weights (``metanas.io.weights_fingerprint``), and
-the JSON records them (``tnas_checkpoint_sha1``). ``nodata``
+the JSON records them (``tnas_checkpoint_sha1``). A rerun merges an earlier result of a method
+it does not run itself only when that result was made with the rerun's budget, settings
+(``--tnas-kw``) and, for the main methods, ``--seeds``; otherwise it is dropped, with one log
+line (``kept_results``). ``nodata``
 equals ``tnas`` by construction on tasks without image samples (every TransNAS / NB201 task).
 Example (what produced the shipped results; see the summary's ``commands``)::
 
@@ -64,6 +67,9 @@ from typing import Sequence
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tnas_common import check_names, parse_tnas_kw, plain, read_json_or_none  # noqa: E402
+
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 ABLATIONS = {
     # no meta-training: the head is adapted at test time (with random features frozen,
@@ -211,9 +217,54 @@ def variant_suffix(exclude_sources: Sequence[str] | None) -> str:
     return "".join(f"-no-{x}" for x in sorted(exclude_sources)) or "-all-sources"
 
 
+def entry_budget_seeds(entry: dict) -> tuple[int | None, list[int]]:
+    """The budget (evaluations per run; ``None`` when the runs differ or there are none) and
+    the seeds of a method's entry of a harness result, read from its runs."""
+    runs = entry.get("runs") or []
+    lengths = {len(r.get("history") or []) for r in runs}
+    return (lengths.pop() if len(lengths) == 1 else None), sorted(r.get("seed") for r in runs)
+
+
+def kept_results(previous: dict, space: str, args, tnas_kw: dict, task: str, log) -> dict:
+    """The entries of an earlier per-task result ``previous`` (same weights) this command may
+    merge: made with its budget and the settings it would run them with (``tnas_kw`` for
+    ``tnas``, plus the ablation's for ``tnas[<ablation>]``; compared as the harness names runs,
+    a checkpoint folder by its weights) and, for the main methods, its seeds (an ablation keeps
+    its own seed count: ``--ablation-seeds`` applies to the ablations a command runs). An
+    ablation this script no longer defines is kept when its budget and the ``--tnas-kw``
+    settings match. Every other entry is dropped, with one log line."""
+    from metanas.harness import _kwargs_tag, _run_settings
+
+    keep, dropped = {}, []
+    for key, entry in previous.items():
+        method, _, ab = key.partition("[")
+        ab = ab.rstrip("]")
+        budget, seeds = entry_budget_seeds(entry)
+        old = entry.get("settings") or {}
+        why = None
+        if budget != args.budget:
+            why = f"budget {budget}"
+        elif not ab and seeds != list(range(args.seeds)):
+            why = f"{len(seeds)} seeds"
+        elif not ab or ab in ABLATIONS:
+            kw = {**tnas_kw, **ABLATIONS.get(ab, {})} if method == "tnas" else {}
+            if _kwargs_tag(old) != _kwargs_tag(_run_settings(method, space, kw)):
+                why = "other settings"
+        elif any(plain(old.get(k)) != plain(v) for k, v in args.tnas_kw.items()):
+            why = "other --tnas-kw"
+        if why is None:
+            keep[key] = entry
+        else:
+            dropped.append(f"{key} ({why})")
+    if dropped:
+        log(f"{task}: earlier results not merged, made with other settings than this command's "
+            f"(budget {args.budget}, {args.seeds} seeds): {', '.join(dropped)}")
+    return keep
+
+
 def run_task(space: str, task: str, args, out: Path, log) -> dict:
     from metanas.harness import HarnessConfig, plot_results, run_harness
-    from metanas.io import weights_fingerprint
+    from metanas.io import atomic_write_json, weights_fingerprint
 
     suffix = variant_suffix(args.exclude_source)
     sources = shipped_exclude_sources(space) if args.exclude_source is None \
@@ -227,17 +278,20 @@ def run_task(space: str, task: str, args, out: Path, log) -> dict:
     tnas_kw = {"pretrained": str(ckpt), **args.tnas_kw}
     merged = None
     previous = {}
-    if base.with_suffix(".json").exists():  # keep results of earlier invocations (resumable)
-        old = json.loads(base.with_suffix(".json").read_text())
-        if old.get("tnas_checkpoint_sha1") == fp:  # ... made with these very weights
-            previous = old.get("results", {})
-        else:
-            log(f"{task}: {base.with_suffix('.json').name} was made with other weights; "
-                "its results are not merged")
     groups = [("main", [m for m in args.methods], seeds)]
     if task in args.ablation_tasks or "all" in args.ablation_tasks:
         for ab in args.ablations:
             groups.append((ab, ["tnas"], list(range(args.ablation_seeds))))
+    rerun = {m if name == "main" else f"{m}[{name}]" for name, ms, _ in groups for m in ms}
+    old = read_json_or_none(base.with_suffix(".json"), log)
+    if old is not None:  # keep results of earlier invocations (resumable) ...
+        if old.get("tnas_checkpoint_sha1") == fp:  # ... made with these very weights ...
+            previous = kept_results({k: v for k, v in old.get("results", {}).items()
+                                     if k not in rerun}, space, args, tnas_kw, task,
+                                    log)  # ... and the settings this command would use
+        else:
+            log(f"{task}: {base.with_suffix('.json').name} was made with other weights; "
+                "its results are not merged")
     for name, methods, sds in groups:
         kw = {"tnas": {**tnas_kw, **ABLATIONS.get(name, {})}}
         # the harness names runs by settings and checkpoint weights: other weights, other runs
@@ -259,7 +313,7 @@ def run_task(space: str, task: str, args, out: Path, log) -> dict:
                                         else ckpt)
         merged["tnas_checkpoint_sha1"] = fp
         merged["meta_train_wall_s"] = wall
-        (base.with_suffix(".json")).write_text(json.dumps(merged))
+        atomic_write_json(base.with_suffix(".json"), merged)
         plot_results(merged, base.with_suffix(".png"),
                      title=f"{task}: TNAS leave-one-task-out (budget {args.budget})")
     return merged
@@ -395,38 +449,71 @@ def main(argv=None) -> int:
                         "strategy's batch rule; results in tnas_loto<suffix>-q<Q>_*)")
     p.add_argument("--out", default=str(DEFAULT_OUT))
     a = p.parse_args(argv)
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(p, a, argv)
+
+
+def check_args(p: argparse.ArgumentParser, a) -> None:
+    """Every option checked (and parsed in place) before any meta-training: a one-line usage
+    error naming the problem otherwise."""
+    from metanas import strategies
+
     if a.batch_size < 1:
-        raise SystemExit(f"error: --batch-size must be >= 1, got {a.batch_size}")
+        p.error(f"--batch-size must be >= 1, got {a.batch_size}")
+    for opt, v in (("--seeds", a.seeds), ("--budget", a.budget), ("--iters", a.iters),
+                   ("--ablation-seeds", a.ablation_seeds)):
+        if v < 1:
+            p.error(f"{opt} must be >= 1, got {v}")
+    if a.meta_seed < 0:
+        p.error(f"--meta-seed must be >= 0, got {a.meta_seed}")
     a.exclude_source = None if a.exclude_source == "shipped" else \
         [] if a.exclude_source == "none" else sorted(x for x in a.exclude_source.split(",") if x)
+    a.tnas_kw = parse_tnas_kw(p, a.tnas_kw)
+    a.methods = [m for m in a.methods.split(",") if m]
+    check_names(p, "--methods", a.methods, strategies.available())
+    a.ablations = [x for x in a.ablations.split(",") if x]
+    # an unknown name would run the default under that name
+    check_names(p, "--ablations", a.ablations, ABLATIONS)
+    a.spaces = [s for s in a.space.split(",") if s]
+    check_names(p, "--space", a.spaces, TARGETS)
+    if not a.spaces and not a.aggregate_meta_seeds:
+        p.error("--space is empty; choose from " + ", ".join(TARGETS))
+    targets = [t for s in a.spaces for t in TARGETS[s]]
+    a.only = {x for x in a.tasks.split(",") if x}
+    check_names(p, "--tasks", sorted(a.only), targets)
+    a.ablation_tasks = [x for x in a.ablation_tasks.split(",") if x]
+    check_names(p, "--ablation-tasks", a.ablation_tasks, ["all", *targets])
+    if a.aggregate_meta_seeds:
+        try:
+            a.aggregate_meta_seeds = [int(x) for x in a.aggregate_meta_seeds.split(",") if x]
+        except ValueError:
+            p.error(f"--aggregate-meta-seeds needs comma-separated integers, got "
+                    f"{a.aggregate_meta_seeds!r}")
+
+
+def _main(p: argparse.ArgumentParser, a, argv) -> int:
+    check_args(p, a)
     import torch
 
     from metanas.benchmarks import TabularBenchmark
     from metanas.io import atomic_write_json
 
     torch.set_num_threads(1)
-    a.tnas_kw = json.loads(a.tnas_kw)
-    a.methods = [m for m in a.methods.split(",") if m]
-    a.ablations = [x for x in a.ablations.split(",") if x]
-    unknown = [x for x in a.ablations if x not in ABLATIONS]
-    if unknown:  # an unknown name would run the default under that name
-        raise SystemExit(f"error: unknown ablation {unknown[0]!r}; choose from "
-                         f"{', '.join(ABLATIONS)}")
-    a.ablation_tasks = [x for x in a.ablation_tasks.split(",") if x]
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    only = {x for x in a.tasks.split(",") if x}
+    only = a.only
 
     def log(msg):
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
     if a.aggregate_meta_seeds:
-        aggregate_meta_seeds(out, variant_suffix(a.exclude_source),
-                             [int(x) for x in a.aggregate_meta_seeds.split(",") if x])
+        aggregate_meta_seeds(out, variant_suffix(a.exclude_source), a.aggregate_meta_seeds)
         return 0
     summary_path = out / (f"tnas_loto{variant_suffix(a.exclude_source)}"
                           f"{seed_suffix(a.meta_seed)}{batch_suffix(a.batch_size)}_summary.json")
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary = read_json_or_none(summary_path, log) or {}
     summary.setdefault("tasks", {})
     cmd = "python benchmarks/tnas_loto.py " + " ".join(
         shlex.quote(x) for x in (sys.argv[1:] if argv is None else argv))
@@ -438,13 +525,14 @@ def main(argv=None) -> int:
         "seeds": a.seeds, "budget": a.budget, "meta_train_iters": a.iters, "methods": a.methods,
         "tnas_kwargs": a.tnas_kw, "ablations": a.ablations, "ablation_tasks": a.ablation_tasks,
         "ablation_seeds": a.ablation_seeds, "batch_size": a.batch_size}
-    for space in [s for s in a.space.split(",") if s]:
+    for space in a.spaces:
         for task in TARGETS[space]:
             if only and task not in only:
                 continue
             res = run_task(space, task, a, out, log)
-            if summary_path.exists():  # another invocation may have updated tasks meanwhile:
-                on_disk = json.loads(summary_path.read_text())  # the file is the newest
+            on_disk = read_json_or_none(summary_path, log)
+            if on_disk is not None:  # another invocation may have updated tasks meanwhile:
+                # the file is the newest
                 summary["tasks"].update(on_disk.get("tasks", {}))
                 for c in on_disk.get("commands", []):
                     if c not in summary["commands"]:

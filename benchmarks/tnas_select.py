@@ -30,7 +30,10 @@ evaluations, the best at ``--budget`` and, where the table has a test split, the
 accuracy of the pick at ``--budget`` and its top fraction among the test values; per group
 and variant: the means, the number of tasks at <= 0.5% and the number no worse than random
 search after 20) and
-``tnas_select.png`` (``--name`` changes the stem).
+``tnas_select.png`` (``--name`` changes the stem). The top fractions come from the runs'
+histories at any count (those at 10 and 20 only within ``--budget``; below 20 the per-group
+counts compare at ``--budget``); the test accuracy of the pick only at the harness's
+``SUMMARY_AT`` counts. A variant cannot take a reference's name.
 
     python benchmarks/tnas_select.py --seeds 3 --budget 20
 """
@@ -38,6 +41,7 @@ search after 20) and
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import shlex
 import sys
@@ -49,6 +53,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tnas_common import (best_at, check_names, parse_variants,  # noqa: E402
+                         top_fraction_at)
+
+#: the validation groups (see the module's docstring)
+GROUPS = ("loto", "digits-val", "digits-nested")
+#: the keys of a variant besides TNAS settings (see the module's docstring)
+VARIANT_KEYS = ("meta_seeds", "meta")
 
 DEFAULT_VARIANTS = {
     "ucb": {"acquisition": "ucb"},
@@ -153,22 +164,86 @@ def main(argv=None) -> int:
     p.add_argument("--name", default="tnas_select",
                    help="result file stem: <out>/<name>.json and .png")
     a = p.parse_args(argv)
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(p, a, argv)
+
+
+def group_task_ids(groups: list[str]) -> list[str]:
+    """The task ids the validation ``groups`` hold (what ``--tasks`` can name), without
+    training any checkpoint."""
+    ids: list[str] = []
+    if "loto" in groups:
+        from tnas_loto import TARGETS
+
+        ids += [t for ts in TARGETS.values() for t in ts]
+    if "digits-val" in groups or "digits-nested" in groups:
+        from tnas_digits import COLLECTION, held_out_tasks
+
+        from metanas.meta_dataset import MetaDataset
+
+        test = set(held_out_tasks(5))
+        if "digits-val" in groups:
+            ids += [t for t in MetaDataset.load(COLLECTION).task_ids() if t not in test]
+        if "digits-nested" in groups:
+            ids += held_out_tasks(10)[5:]
+    return list(dict.fromkeys(ids))
+
+
+def check_args(p: argparse.ArgumentParser, a) -> tuple[dict, list[str], list[str], set[str]]:
+    """Every option checked before any run or meta-training (a one-line usage error naming
+    the problem otherwise); returns the variants, the references (``rs`` first), the groups
+    and the ``--tasks`` filter."""
+    from metanas import strategies
+
+    for opt, v in (("--seeds", a.seeds), ("--budget", a.budget), ("--iters", a.iters)):
+        if v < 1:
+            p.error(f"{opt} must be >= 1, got {v}")
+    variants = parse_variants(p, a.variants, extra=VARIANT_KEYS)
+    refs = ["rs"] + [m for m in a.references.split(",") if m and m != "rs"]
+    check_names(p, "--references", refs, strategies.available())
+    clash = [v for v in variants if v in refs]
+    if clash:  # would replace the reference's results (same name, same file)
+        p.error(f"--variants: the variant name {clash[0]!r} is a reference method's "
+                f"(--references {','.join(refs)}); rename the variant")
+    groups = [g for g in a.groups.split(",") if g]
+    if not groups:
+        p.error(f"--groups is empty; choose from {', '.join(GROUPS)}")
+    check_names(p, "--groups", groups, GROUPS)
+    only = {t for t in a.tasks.split(",") if t}
+    if only:
+        ids = group_task_ids(groups)
+        names = ids + [t.rsplit("/", 1)[-1] for t in ids]
+        for t in sorted(only):
+            if t not in names:
+                close = difflib.get_close_matches(t, names, n=1)
+                p.error(f"--tasks: {t!r} is no task of the groups {','.join(groups)}; "
+                        + (f"did you mean {close[0]!r}? " if close else "")
+                        + f"give task ids or their last part, e.g. {ids[0].rsplit('/', 1)[-1]}")
+    return variants, refs, groups, only
+
+
+def _main(p: argparse.ArgumentParser, a, argv) -> int:
+    variants, refs, group_names, only = check_args(p, a)
     import torch
 
     torch.set_num_threads(1)
-    from metanas.harness import HarnessConfig, run_harness
+    from metanas.harness import HarnessConfig, build_benchmark, run_harness
+    from metanas.io import atomic_write_json
 
-    variants = json.loads(a.variants)
     out = Path(a.out)
 
     def log(msg):
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
-    only = {t for t in a.tasks.split(",") if t}
-    rows = validation_tasks([g for g in a.groups.split(",") if g], out, a.iters, log, only)
+    rows = validation_tasks(group_names, out, a.iters, log, only)
     if only and not rows:
         raise SystemExit(f"error: no validation task among --tasks {a.tasks}")
-    refs = ["rs"] + [m for m in a.references.split(",") if m and m != "rs"]
+    # the evaluation counts reported (10, 20 and the budget, those within the budget) and the
+    # one the per-group counts compare at (20, or the budget below 20)
+    at = [k for k in dict.fromkeys((10, a.budget, 20)) if k <= a.budget]
+    cmp_at = min(20, a.budget)
     per_task: dict = {}
     seeds = list(range(a.seeds))
     for group, space, task, ckpt in rows:
@@ -186,16 +261,22 @@ def main(argv=None) -> int:
                 str(seed_checkpoint(group, space, task, Path(ckpt), int(k), out, a.iters, log,
                                     train_kw)) for k in seeds_]
             jobs.append((name, "tnas", {**kw, "pretrained": pre}))
+        bench = None
         for name, method, kw in jobs:
             cfg = HarnessConfig(space=space, task=task, methods=[method], seeds=seeds,
                                 budget=a.budget, method_kwargs={method: kw} if kw else {})
+            bench = bench if bench is not None else build_benchmark(cfg)
             # the harness names runs by the checkpoint's weights: never reused across weights
             r = run_harness(cfg, base.with_name(f"{base.name}.{name}.json"))
             s = r["results"][method]["summary"]
-            res[name] = {k: s[k]["mean"] for k in (
-                "top_fraction@10", "top_fraction@20", f"top_fraction@{a.budget}",
-                f"best@{a.budget}", f"report_test@{a.budget}",
-                f"report_top_fraction_test@{a.budget}") if k in s}
+            runs = r["results"][method]["runs"]
+            # the top fractions from the runs, at any count (the harness summary has them at
+            # metanas.harness.SUMMARY_AT only); the pick's test report where the summary has it
+            res[name] = {f"top_fraction@{k}": top_fraction_at(runs, bench, k)
+                         for k in (10, 20, a.budget) if k <= a.budget}
+            res[name][f"best@{a.budget}"] = best_at(runs, a.budget)
+            res[name].update({k: s[k]["mean"] for k in (
+                f"report_test@{a.budget}", f"report_top_fraction_test@{a.budget}") if k in s})
             fp = r["results"][method].get("checkpoint_sha1", {}).get("pretrained")
             if fp is not None:  # the weights searched with (see metanas.harness)
                 res[name]["checkpoint_sha1"] = fp
@@ -203,26 +284,26 @@ def main(argv=None) -> int:
         per_task[f"{group}:{task}"] = {"group": group, "task": task, "checkpoint": str(ckpt),
                                        "variants": res}
         log(f"{task}: " + "  ".join(
-            f"{n} {100 * v.get('top_fraction@20', np.nan):.2f}%"
-            f"/{100 * v.get(f'top_fraction@{a.budget}', np.nan):.2f}%" for n, v in res.items()))
+            f"{n} " + "/".join(f"{100 * v[f'top_fraction@{k}']:.2f}%" for k in sorted(at))
+            for n, v in res.items()))
     groups: dict = {}
     for g in sorted({t["group"] for t in per_task.values()}):
         tasks = {k: v for k, v in per_task.items() if v["group"] == g}
         groups[g] = {}
         for name in [*refs, *variants]:
-            tf20 = np.array([t["variants"][name]["top_fraction@20"] for t in tasks.values()])
-            tf10 = np.array([t["variants"][name]["top_fraction@10"] for t in tasks.values()])
-            rs20 = np.array([t["variants"]["rs"]["top_fraction@20"] for t in tasks.values()])
-            tfb = np.array([t["variants"][name].get(f"top_fraction@{a.budget}", np.nan)
-                            for t in tasks.values()])
+            def tf(k, name=name):
+                return np.array([t["variants"][name][f"top_fraction@{k}"]
+                                 for t in tasks.values()])
+
+            tfc, rsc = tf(cmp_at), tf(cmp_at, "rs")
             test = [t["variants"][name].get(f"report_test@{a.budget}") for t in tasks.values()]
             ttf = [t["variants"][name].get(f"report_top_fraction_test@{a.budget}")
                    for t in tasks.values()]
-            groups[g][name] = {"n_tasks": len(tasks), "mean_top_fraction@10": float(tf10.mean()),
-                               f"mean_top_fraction@{a.budget}": float(tfb.mean()),
-                               "mean_top_fraction@20": float(tf20.mean()),
-                               "tasks_top_fraction@20<=0.5%": int((tf20 <= 0.005).sum()),
-                               "tasks_no_worse_than_rs@20": int((tf20 <= rs20 + 1e-12).sum())}
+            groups[g][name] = {"n_tasks": len(tasks),
+                               **{f"mean_top_fraction@{k}": float(tf(k).mean()) for k in at},
+                               f"tasks_top_fraction@{cmp_at}<=0.5%": int((tfc <= 0.005).sum()),
+                               f"tasks_no_worse_than_rs@{cmp_at}":
+                                   int((tfc <= rsc + 1e-12).sum())}
             if None not in test:  # the pick's held-out (test) accuracy, where tables have one
                 groups[g][name][f"mean_report_test@{a.budget}"] = float(np.mean(test))
                 groups[g][name][f"mean_report_top_fraction_test@{a.budget}"] = float(
@@ -230,17 +311,16 @@ def main(argv=None) -> int:
     result = {"command": "python benchmarks/tnas_select.py " + shlex.join(
         argv if argv is not None else sys.argv[1:]), "seeds": a.seeds, "budget": a.budget,
         "variants": variants, "groups": groups, "tasks": per_task}
-    (out / f"{a.name}.json").write_text(json.dumps(result, indent=1))
+    atomic_write_json(out / f"{a.name}.json", result, indent=1)
     for g, v in groups.items():
         for name, r in v.items():
-            print(f"{g:11s} {name:22s} tf@10 {100 * r['mean_top_fraction@10']:5.2f}%  tf@20 "
-                  f"{100 * r['mean_top_fraction@20']:5.2f}%  <=0.5%: "
-                  f"{r['tasks_top_fraction@20<=0.5%']}/{r['n_tasks']}  <=rs: "
-                  f"{r['tasks_no_worse_than_rs@20']}/{r['n_tasks']}  tf@{a.budget} "
-                  f"{100 * r[f'mean_top_fraction@{a.budget}']:5.2f}%"
-                  + (f"  test@{a.budget} {r[f'mean_report_test@{a.budget}']:.2f} (top "
-                     f"{100 * r[f'mean_report_top_fraction_test@{a.budget}']:.1f}%)"
-                     if f"mean_report_test@{a.budget}" in r else ""))
+            print(f"{g:11s} {name:22s} " + "  ".join(
+                f"tf@{k} {100 * r[f'mean_top_fraction@{k}']:5.2f}%" for k in sorted(at))
+                + f"  <=0.5%@{cmp_at}: {r[f'tasks_top_fraction@{cmp_at}<=0.5%']}/{r['n_tasks']}"
+                f"  <=rs@{cmp_at}: {r[f'tasks_no_worse_than_rs@{cmp_at}']}/{r['n_tasks']}"
+                + (f"  test@{a.budget} {r[f'mean_report_test@{a.budget}']:.2f} (top "
+                   f"{100 * r[f'mean_report_top_fraction_test@{a.budget}']:.1f}%)"
+                   if f"mean_report_test@{a.budget}" in r else ""))
     plot(result, out / f"{a.name}.png")
     return 0
 
@@ -252,12 +332,16 @@ def plot(result: dict, png: Path) -> None:
     import matplotlib.pyplot as plt
 
     groups = result["groups"]
+    # the counts drawn: 10 and 20 (those within the budget), else the budget
+    ks = [k for k in (10, 20) if k <= result["budget"]] or [result["budget"]]
+    w = 0.8 / len(ks)
     fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4), squeeze=False)
     for ax, (g, v) in zip(axes[0], groups.items()):
         names = list(v)
         x = np.arange(len(names))
-        ax.bar(x - 0.2, [100 * v[n]["mean_top_fraction@10"] for n in names], 0.4, label="@10")
-        ax.bar(x + 0.2, [100 * v[n]["mean_top_fraction@20"] for n in names], 0.4, label="@20")
+        for i, k in enumerate(ks):
+            ax.bar(x + (i - (len(ks) - 1) / 2) * w,
+                   [100 * v[n][f"mean_top_fraction@{k}"] for n in names], w, label=f"@{k}")
         ax.set_xticks(x, names, rotation=30, ha="right")
         ax.set_ylabel("mean top fraction (%)")
         ax.set_title(f"{g} ({next(iter(v.values()))['n_tasks']} tasks, "

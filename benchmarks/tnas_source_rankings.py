@@ -213,6 +213,13 @@ def main(argv=None) -> int:
         ap.error(f"--m must be in 3..{args.budget - 1} (it is {args.m})")
     if args.draws < 1:
         ap.error("--draws must be at least 1")
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(args, argv)
+
+
+def _main(args, argv) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     tnas = read_tnas(Path(__file__).parent / "results" / "tnas_loto_summary.json", args.budget)

@@ -16,7 +16,6 @@ cells once) is reported separately. Writes ``tnas_speed.json`` + ``.png``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,24 @@ def main(argv=None) -> int:
     p.add_argument("--pretrained", default="auto", help="tnas checkpoint (default shipped)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "tnas_speed.json"))
     a = p.parse_args(argv)
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(p, a)
+
+
+def _main(p: argparse.ArgumentParser, a) -> int:
+    if a.reps < 1:
+        p.error(f"--reps must be >= 1, got {a.reps}")
+    try:
+        ns = [int(x) for x in a.n.split(",") if x]
+    except ValueError:
+        p.error(f"--n needs comma-separated integers, got {a.n!r}")
+    if not ns or min(ns) < 1:
+        p.error(f"--n needs observation counts >= 1, got {a.n!r}")
+    methods = [m for m in a.methods.split(",") if m]
+    if not methods:
+        p.error("--methods is empty")
     import torch
 
     torch.set_num_threads(1)
@@ -45,8 +62,14 @@ def main(argv=None) -> int:
     table = MetaDataset.load("nb201").table(a.task)
     archs = [space.from_str(s) for s in table.index]
     vals = table.to_numpy()
-    ns = [int(x) for x in a.n.split(",")]
-    methods = a.methods.split(",")
+    unknown = [m for m in methods if m not in strategies.available()]
+    if unknown:
+        p.error(f"--methods: unknown {unknown[0]!r}; choose from "
+                f"{', '.join(strategies.available())}")
+    no_init = [m for m in methods if "n_init" not in strategies.constructor_params(m)]
+    if no_init:  # a step here is a model-based one after n observations
+        p.error(f"--methods: {no_init[0]} has no model-based step (no n_init); choose "
+                "model-based methods, e.g. tnas,gp-bo")
     res: dict = {"task": a.task, "space": "nb201", "n_candidates": space.size,
                  "reps": a.reps, "torch_threads": 1, "results": {}}
     t0 = time.perf_counter()
@@ -77,7 +100,9 @@ def main(argv=None) -> int:
                   flush=True)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1))
+    from metanas.io import atomic_write_json
+
+    atomic_write_json(out, res, indent=1)
     import matplotlib
 
     matplotlib.use("Agg")

@@ -18,7 +18,10 @@ with the ensemble of checkpoints meta-trained with those seeds) and the baseline
 ``.png`` and ``<out>/tnas_unlike_summary.json`` (per target and method: top fraction at 20
 and 100, best at 100, regret in units of the table's standard deviation at 20 and 100; the checks
 ``tnas tf@20 <= 0.5%`` and ``tnas best@100 >= rea``), plus ``tnas_unlike.png`` (tf@20 per
-target and method). Resumable (the checkpoint and every run).
+target and method). Resumable (the checkpoint and every run). A run on some ``--targets`` keeps
+the summary's other targets when they were made with the same settings (sources, seeds,
+budget, iters, variants, checkpoint weights; recorded per target); the means are over the
+targets present (``mean_over_tasks_covers``).
 
     python benchmarks/tnas_unlike.py --seeds 10 --budget 100
 """
@@ -26,7 +29,6 @@ target and method). Resumable (the checkpoint and every run).
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -36,7 +38,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tnas_common import add_harness_args, parse_variants, run_groups  # noqa: E402
+from tnas_common import (add_harness_args, check_names, kept_tasks,  # noqa: E402
+                         mean_over_tasks, parse_variants, run_groups)
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 SPACE = "transnas_micro"
 SOURCES = ("class_object", "class_scene")
@@ -87,33 +90,51 @@ def main(argv=None) -> int:
     p.add_argument("--iters", type=int, default=200, help="meta-training iterations")
     add_harness_args(p, VARIANTS, DEFAULT_OUT)
     a = p.parse_args(argv)
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(p, a, argv)
+
+
+def _main(p: argparse.ArgumentParser, a, argv) -> int:
     if a.budget < 100:
         p.error("--budget must be at least 100 (the summary reports 20 and 100 evaluations)")
-    variants = parse_variants(p, a.variants)
+    if a.seeds < 1 or a.iters < 1:
+        p.error(f"--seeds and --iters must be >= 1, got {a.seeds} and {a.iters}")
+    variants = parse_variants(p, a.variants, extra=("meta_seeds",))
+    sources = [s for s in a.sources.split(",") if s]
+    targets = [t for t in a.targets.split(",") if t]
+    check_names(p, "--sources", sources, [*SOURCES, *TARGETS])
+    check_names(p, "--targets", targets, [*SOURCES, *TARGETS])
+    if not sources or not targets:
+        p.error("--sources and --targets need at least one task each")
+    both = sorted(set(sources) & set(targets))
+    if both:
+        p.error(f"{both[0]} is both a source and a target")
     import torch
 
     from metanas.benchmarks import TabularBenchmark
     from metanas.harness import plot_results
-    from metanas.io import atomic_write_json
+    from metanas.io import atomic_write_json, weights_fingerprint
     from tnas_loto import task_summary
 
     torch.set_num_threads(1)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    sources = [s for s in a.sources.split(",") if s]
-    targets = [t for t in a.targets.split(",") if t]
-    both = sorted(set(sources) & set(targets))
-    if both:
-        raise SystemExit(f"error: {both[0]} is both a source and a target")
 
     def log(msg):
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
     ckpt = checkpoint(out, sources, a.iters, log)
+    # what a target's results depend on: targets made with other settings are not merged
+    settings = {"sources": sources, "seeds": a.seeds, "budget": a.budget, "iters": a.iters,
+                "variants": variants, "checkpoint_sha1": weights_fingerprint(ckpt)}
+    summary_path = out / "tnas_unlike_summary.json"
     summary = {"command": "python benchmarks/tnas_unlike.py " + shlex.join(
         sys.argv[1:] if argv is None else argv), "sources": sources, "seeds": a.seeds,
         "budget": a.budget, "checkpoint": str(ckpt.relative_to(ROOT) if ckpt.is_relative_to(ROOT)
-                                              else ckpt), "tasks": {}}
+                                              else ckpt),
+        "tasks": kept_tasks(summary_path, settings, [f"{SPACE}/{t}" for t in targets], log)}
     for t in targets:
         task = f"{SPACE}/{t}"
         bench = TabularBenchmark.from_task(task)
@@ -127,28 +148,30 @@ def main(argv=None) -> int:
             groups.append((v, ["tnas"], {"tnas": {"pretrained": pre, **kw}}))
         merged = run_groups(groups, base, log, task, space=SPACE, task=task,
                             seeds=list(range(a.seeds)), budget=a.budget, workers=a.workers)
-        base.with_suffix(".json").write_text(json.dumps(merged))
+        atomic_write_json(base.with_suffix(".json"), merged)
         plot_results(merged, base.with_suffix(".png"),
                      title=f"{task}: TNAS meta-trained on {', '.join(sources)} only")
         ts = task_summary(merged, bench.values())  # the same rows and checks as tnas_loto
         summary["tasks"][task] = {"prior": prior_agreement(ckpt, bench),
-                                  "methods": ts["methods"], "checks": ts["checks"]}
+                                  "methods": ts["methods"], "checks": ts["checks"],
+                                  "settings": settings}
         rows = ts["methods"]
-        atomic_write_json(out / "tnas_unlike_summary.json", summary, indent=1)
+        atomic_write_json(summary_path, summary, indent=1)
         log(f"{task}: prior {summary['tasks'][task]['prior']}; " + "  ".join(
             f"{m} {100 * r['top_fraction@20']:.2f}%/{100 * r['top_fraction@100']:.3f}%"
             for m, r in rows.items()))
-    methods = list(next(iter(summary["tasks"].values()))["methods"])
-    summary["mean_over_tasks"] = {
-        m: {k: float(np.mean([t["methods"][m][k] for t in summary["tasks"].values()]))
-            for k in ("top_fraction@20", "top_fraction@100", "regret_sd@20", "regret_sd@100")}
-        for m in methods}
-    atomic_write_json(out / "tnas_unlike_summary.json", summary, indent=1)
+    # over every target in the summary (this run's and those kept from the file), per method
+    # over the targets that have it (``mean_over_tasks_covers``)
+    summary["mean_over_tasks"], summary["mean_over_tasks_covers"] = mean_over_tasks(
+        summary["tasks"], ("top_fraction@20", "top_fraction@100", "regret_sd@20",
+                           "regret_sd@100"))
+    atomic_write_json(summary_path, summary, indent=1)
     plot(summary, out / "tnas_unlike.png")
     for m, r in summary["mean_over_tasks"].items():
-        print(f"{m:16s} tf@20 {100 * r['top_fraction@20']:5.2f}%  tf@100 "
-              f"{100 * r['top_fraction@100']:6.3f}%  regret/sd @20 {r['regret_sd@20']:.3f} "
-              f"@100 {r['regret_sd@100']:.4f}")
+        nan = float("nan")
+        print(f"{m:16s} tf@20 {100 * r.get('top_fraction@20', nan):5.2f}%  tf@100 "
+              f"{100 * r.get('top_fraction@100', nan):6.3f}%  regret/sd @20 "
+              f"{r.get('regret_sd@20', nan):.3f} @100 {r.get('regret_sd@100', nan):.4f}")
     return 0
 
 

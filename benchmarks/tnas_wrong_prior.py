@@ -75,6 +75,15 @@ def main(argv=None) -> int:
                    help="comma-separated columns of the latency table (default: %(default)s)")
     add_harness_args(p, VARIANTS, ROOT / "benchmarks" / "results")
     a = p.parse_args(argv)
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(p, a, argv)
+
+
+def _main(p: argparse.ArgumentParser, a, argv) -> int:
+    if a.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {a.seeds}")
     if a.budget < 20:
         p.error("--budget must be at least 20 (the summary compares the methods at 20)")
     variants = parse_variants(p, a.variants)
