@@ -7,7 +7,10 @@ three validation tasks (``metanas.base.meta.draw_tasks``: never trained on, and 
 the held-out tasks that ``benchmarks/base_digits.py`` reports on), derives the argmax cell,
 trains it from scratch with the default ``TrainConfig`` and records its validation accuracy,
 the cell and the posterior's max probability per edge. Writes ``base_adapt_strength.json`` +
-``.png``.
+``.png``. Each (learning rate, task) unit is checkpointed as soon as it finishes under
+``base_adapt_strength.runs/<key>/`` next to the output (atomic writes; ``<key>`` hashes the prior's
+weights fingerprint and the adaptation / training settings), so an interrupted run resumes and
+other settings never reuse them.
 
     python benchmarks/base_adapt_strength.py --lrs 1e-3,1e-2,3e-2
 """
@@ -15,8 +18,9 @@ the cell and the posterior's max probability per edge. Writes ``base_adapt_stren
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import os
+import re
 import sys
 from pathlib import Path
 
@@ -45,40 +49,75 @@ def plot(rows: list[dict], png: Path) -> None:
     fig.savefig(png, dpi=110)
 
 
+def parse_lrs(text: str) -> list[float]:
+    from metanas.errors import UserInputError
+
+    try:
+        lrs = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        lrs = []
+    if not lrs or not all(0 < lr < float("inf") for lr in lrs):
+        raise UserInputError(f"--lrs {text!r}: give comma-separated positive learning rates, "
+                             f"e.g. 1e-3,1e-2,3e-2")
+    return lrs
+
+
 def main(argv=None) -> int:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(argv)
+
+
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--lrs", default="1e-3,1e-2,3e-2")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
                                         "base_adapt_strength.json"))
     a = p.parse_args(argv)
+    lrs = parse_lrs(a.lrs)
     import torch
 
     torch.set_num_threads(1)
     from metanas import spaces
     from metanas.base.adapt import AdaptConfig, adapt
     from metanas.base.meta import BaseMetaConfig, draw_tasks, load_base
+    from metanas.io import atomic_write_json, read_json, weights_fingerprint
     from metanas.train import TrainConfig, build_task, train_and_evaluate
 
     sp = spaces.get("nb201")
     _, val, _ = draw_tasks(BaseMetaConfig())
-    prior, _ = load_base(ROOT / "pretrained" / "base-nb201", space="nb201")
-    rows = []
-    for lr in (float(x) for x in a.lrs.split(",")):
-        for t in val:
-            d = build_task(t)
-            r = adapt(prior, d, AdaptConfig(lr=lr), torch.Generator().manual_seed(0))
-            ev = train_and_evaluate(r.arch, sp, d, TrainConfig())
-            pmax = torch.softmax(r.logits, -1).max(-1).values
-            rows.append(dict(lr=lr, task=t, arch=sp.to_str(r.arch), valid=ev.valid_acc,
-                             test=ev.test_acc, adapt_wall_s=r.wall_s,
-                             pmax=[round(float(x), 3) for x in pmax]))
-            print(rows[-1], flush=True)
+    pre = ROOT / "pretrained" / "base-nb201"
+    prior, _ = load_base(pre, space="nb201")
+    settings = {"weights": weights_fingerprint(pre), "adapt": repr(AdaptConfig()),
+                "train": repr(TrainConfig()), "generator_seed": 0}
+    key = hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     out = Path(a.out)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"rows": rows, "val_tasks": val, "command":
-                               "python benchmarks/base_adapt_strength.py " + " ".join(
-                                   argv if argv is not None else sys.argv[1:])}, indent=1))
-    os.replace(tmp, out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    runs = out.with_name(out.stem + ".runs") / key
+    runs.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for lr in lrs:
+        for t in val:
+            path = runs / f"lr{lr!r}__{re.sub(r'[^A-Za-z0-9]+', '_', t).strip('_')}.json"
+            row = read_json(path) if path.exists() else None
+            if row is None or row.get("lr") != lr or row.get("task") != t:
+                d = build_task(t)
+                r = adapt(prior, d, AdaptConfig(lr=lr), torch.Generator().manual_seed(0))
+                ev = train_and_evaluate(r.arch, sp, d, TrainConfig())
+                pmax = torch.softmax(r.logits, -1).max(-1).values
+                row = dict(lr=lr, task=t, arch=sp.to_str(r.arch), valid=ev.valid_acc,
+                           test=ev.test_acc, adapt_wall_s=r.wall_s,
+                           pmax=[round(float(x), 3) for x in pmax])
+                atomic_write_json(path, row)
+            rows.append(row)
+            print(rows[-1], flush=True)
+    atomic_write_json(out, {"rows": rows, "val_tasks": val, "settings_key": key,
+                            "weights_fingerprint": settings["weights"], "command":
+                            "python benchmarks/base_adapt_strength.py " + " ".join(
+                                argv if argv is not None else sys.argv[1:])}, indent=1)
     plot(rows, out.with_suffix(".png"))
     return 0
 

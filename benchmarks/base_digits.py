@@ -16,8 +16,11 @@ so trained archs are cached per task) and reported by its test accuracy:
   that (task, seed): uniform cells trained one after another until their training time
   reaches BASE's total (at least one), the best by validation accuracy.
 
-Every (method, task, seed) record is written atomically under ``base_digits.runs/`` as soon
-as it finishes; re-running resumes. ``--timing-reps`` then measures the search wall time of
+Every (method, task, seed) record is written atomically under ``base_digits.runs/<key>/`` as
+soon as it finishes; re-running resumes. ``<key>`` is a short hash of the settings that change
+the records (``--steps`` and the fingerprint of the ``--pretrained`` weights), so a rerun with
+other settings never reuses them; trained cells are cached per (task, arch) under
+``base_digits.runs/trained/`` (a pure function of the arch). ``--timing-reps`` then measures the search wall time of
 BASE / DARTS / SNAS / DARTS+ interleaved on one task (same machine load for all), and the
 summary (mean +- s.e. over tasks x seeds, NB201 CIFAR-10/100 test-accuracy percentile of each
 derived cell, wall times) goes to ``base_digits.json`` + ``.png``.
@@ -28,6 +31,7 @@ derived cell, wall times) goes to ``base_digits.json`` + ``.png``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import re
@@ -76,7 +80,13 @@ def run_one(method: str, task: str, seed: int, a, space, trainer: Trainer, runs:
         arch = space.sample(np.random.default_rng([seed, 1]), 1)[0]
         rec = {"arch": list(arch), "search_wall_s": 0.0}
     elif method == "rs":
-        base = read_json(runs / f"base__{_slug(task)}__{seed}.json")
+        bpath = runs / f"base__{_slug(task)}__{seed}.json"
+        if not bpath.exists():
+            from metanas.errors import UserInputError
+
+            raise UserInputError(f"method rs needs BASE's record of {task} seed {seed} (its "
+                                 f"budget is BASE's wall time): add base to --methods")
+        base = read_json(bpath)
         budget = base["search_wall_s"] + base["train_wall_s"]
         rng = np.random.default_rng([seed, 2])
         spent, best, n, seen = 0.0, None, 0, set()
@@ -190,7 +200,20 @@ def plot(summary: dict, timing_res: dict | None, path: Path) -> None:
     plt.close(fig)
 
 
+def settings_key(steps: int, weights: str) -> str:
+    """Short hash of the settings that change a (method, task, seed) record or the timing."""
+    d = {"steps": int(steps), "weights": weights, "train_config": "TrainConfig()"}
+    return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+
 def main(argv=None) -> int:
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(argv)
+
+
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pretrained", default=str(ROOT / "pretrained" / "base-nb201"))
     p.add_argument("--n-tasks", type=int, default=3)
@@ -200,22 +223,41 @@ def main(argv=None) -> int:
     p.add_argument("--timing-reps", type=int, default=3)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "base_digits.json"))
     a = p.parse_args(argv)
+    from metanas.errors import UserInputError
+
+    for name, v, lo in (("--n-tasks", a.n_tasks, 1), ("--seeds", a.seeds, 1),
+                        ("--steps", a.steps, 1), ("--timing-reps", a.timing_reps, 0)):
+        if v < lo:
+            raise UserInputError(f"{name} must be >= {lo}, got {v}")
+    methods = [m.strip() for m in a.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise UserInputError(f"unknown method(s) {', '.join(bad) or '(none given)'} in "
+                             f"--methods; choose from {','.join(METHODS)}")
+    pre = Path(a.pretrained)
+    src = pre / "config.json" if (pre / "config.json").exists() else pre / "training_state.json"
+    if not src.exists() or not (pre / "model.safetensors").exists():
+        raise UserInputError(f"--pretrained {pre}: not a BASE checkpoint folder (needs "
+                             f"config.json and model.safetensors); give the folder of a "
+                             f"trained prior, e.g. pretrained/base-nb201")
     import torch
 
     torch.set_num_threads(1)
     from metanas import spaces
-    from metanas.io import atomic_write_json, read_json
+    from metanas.io import atomic_write_json, read_json, weights_fingerprint
 
     space = spaces.get("nb201")
-    pre = Path(a.pretrained)
-    src = pre / "config.json" if (pre / "config.json").exists() else pre / "training_state.json"
     tasks = list(json.loads(src.read_text())["heldout_tasks"])[:a.n_tasks]
     seeds = list(range(a.seeds))
-    methods = [m for m in a.methods.split(",") if m]
+    weights = weights_fingerprint(pre)
+    key = settings_key(a.steps, weights)
     out = Path(a.out)
-    runs = out.with_name(out.stem + ".runs")
+    root = out.with_name(out.stem + ".runs")
+    runs = root / key  # records of these settings only
     runs.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(runs / "trained", space)
+    atomic_write_json(runs / "settings.json", {"steps": a.steps, "pretrained": str(pre),
+                                               "weights_fingerprint": weights})
+    trainer = Trainer(root / "trained", space)
     order = [m for m in METHODS if m in methods]  # base before rs (rs needs its wall time)
     for task in tasks:
         for seed in seeds:
@@ -233,13 +275,14 @@ def main(argv=None) -> int:
         r = read_json(f)
         if "method" in r and r["task"] in tasks and r["seed"] in seeds:
             records.setdefault(r["method"], {})[(r["task"], r["seed"])] = r
-    tpath = runs / "timing.json"
+    tpath = runs / f"timing__{_slug(tasks[0])}__reps{a.timing_reps}.json"
     tim = read_json(tpath) if tpath.exists() else None
     if a.timing_reps > 0 and tim is None:
         tim = timing(a, space, tasks[0])
         atomic_write_json(tpath, tim)
     summary = summarise(records, space, tasks, seeds)
-    res = {"tasks": tasks, "seeds": seeds, "steps": a.steps,
+    res = {"tasks": tasks, "seeds": seeds, "steps": a.steps, "settings_key": key,
+           "weights_fingerprint": weights,
            "pretrained": str(pre.resolve().relative_to(ROOT)) if ROOT in pre.resolve().parents
            else str(pre),
            "train_config": "TrainConfig() (C=8, N=1, 12 epochs)", "summary": summary,

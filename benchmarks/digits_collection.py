@@ -32,6 +32,15 @@ def _stats(v) -> dict:
 
 
 def main(argv=None) -> int:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():  # MetaDatasetNotFound is a FileNotFoundError
+        return _main(argv)
+
+
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--collection", default=str(ROOT / "meta_datasets" / "digits_live"))
     p.add_argument("--partial-work-dir", default=None,
@@ -51,6 +60,13 @@ def main(argv=None) -> int:
         md = MetaDataset.load(a.collection)
     tasks = md.task_ids()
     tr = md.triples
+    if len(tasks) < 2 or not (tr["metric"] == "cost_s").any():
+        from metanas.errors import UserInputError
+
+        raise UserInputError(f"--collection {a.collection}: needs a live-built collection with "
+                             f"at least 2 tasks and measured cost_s (has {len(tasks)} tasks); "
+                             f"give a folder built by metanas' live builder, e.g. "
+                             f"meta_datasets/digits_live")
     valid = {t: md.table(t, "acc", split="valid") for t in tasks}
     test = {t: md.table(t, "acc", split="test") for t in tasks}
     common = sorted(set.intersection(*(set(v.index) for v in valid.values())))

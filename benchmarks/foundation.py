@@ -4,7 +4,10 @@ For each task: the harness (``metanas.harness``) with every method x seeds up to
 writing ``<out>/foundation_<task>.json`` and ``.png``; then a summary
 ``<out>/foundation_summary.json`` with, per task, the mean (s.e.) best-so-far at 20 / 50 / 100
 evaluations, the exact expectation of random search (sampling without replacement, computed
-from the full table) and the checks of the foundation issue.
+from the full table) and the checks of the foundation issue. The summary is merged with the one
+on disk: another task's entry is kept when it was made with the same seeds, budget and methods
+(otherwise it is dropped, with a note). ``--out`` defaults to ``benchmarks/results`` of the
+repository, wherever the script is run from.
 
     python benchmarks/foundation.py                 # 10 seeds, budget 100, 2 workers
     python benchmarks/foundation.py --seeds 3 --budget 50 --tasks nb201/cifar100
@@ -14,13 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 from scipy.special import gammaln
 
-from metanas.benchmarks import get_benchmark
-from metanas.harness import HarnessConfig, plot_results, run_harness
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from metanas.benchmarks import get_benchmark  # noqa: E402
+from metanas.harness import HarnessConfig, plot_results, run_harness  # noqa: E402
 
 DEFAULT_TASKS = ("nb201/cifar100", "transnas_micro/class_scene")
 
@@ -37,20 +45,81 @@ def expected_max_without_replacement(values: np.ndarray, k: int) -> float:
     return float(np.sum(v * np.exp(logp)))
 
 
-def main(argv=None) -> dict:
+def merge_summary(path: Path, summary: dict, methods: list[str]) -> dict:
+    """``summary`` plus the other tasks of the summary at ``path`` made with the same seeds,
+    budget and methods (a task's methods are the keys of its ``methods`` entry)."""
+    from metanas.io import read_json
+
+    if not path.exists():
+        return summary
+    try:
+        old = read_json(path)
+        old_tasks = dict(old.get("tasks", {}))
+    except (ValueError, OSError, AttributeError):
+        print(f"note: {path} is not a readable summary; writing a new one", file=sys.stderr)
+        return summary
+    merged = {**summary, "tasks": {}}
+    for task, row in old_tasks.items():
+        if task in summary["tasks"]:
+            continue
+        same = (old.get("seeds") == summary["seeds"] and old.get("budget") == summary["budget"]
+                and sorted(row.get("methods", {})) == sorted(methods))
+        if same:
+            merged["tasks"][task] = row
+        else:
+            print(f"note: dropping {task} from {path.name}: made with other settings "
+                  f"(seeds {old.get('seeds')}, budget {old.get('budget')}, methods "
+                  f"{','.join(row.get('methods', {}))}); rerun it with these", file=sys.stderr)
+    merged["tasks"].update(summary["tasks"])
+    return merged
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from metanas import strategies
+    from metanas.errors import UserInputError
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default=",".join(DEFAULT_TASKS))
     p.add_argument("--methods", default="rs,rea,ls,gp-bo")
     p.add_argument("--seeds", type=int, default=10)
     p.add_argument("--budget", type=int, default=100)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args(argv)
+    for name, v in (("--seeds", args.seeds), ("--budget", args.budget),
+                    ("--workers", args.workers)):
+        if v < 1:
+            raise UserInputError(f"{name} must be >= 1, got {v}")
+    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in args.methods if m not in strategies.available()]
+    if bad or not args.methods:
+        raise UserInputError(f"unknown method(s) {', '.join(bad) or '(none given)'} in --methods; "
+                             f"choose from {', '.join(strategies.available())}")
+    args.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not args.tasks:
+        raise UserInputError("--tasks is empty; give task ids, e.g. nb201/cifar100")
+    for t in args.tasks:
+        get_benchmark(t)  # an unknown task fails here, before any run
+    return args
+
+
+def main(argv=None) -> dict:
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(argv)
+
+
+def _main(argv=None) -> dict:
+    from metanas.io import atomic_write_json
+
+    args = parse_args(argv)
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     summary = {"seeds": args.seeds, "budget": args.budget, "tasks": {}}
-    for task in args.tasks.split(","):
+    for task in args.tasks:
         bench = get_benchmark(task)
-        cfg = HarnessConfig(space=bench.space.name, task=task, methods=args.methods.split(","),
+        cfg = HarnessConfig(space=bench.space.name, task=task, methods=args.methods,
                             seeds=list(range(args.seeds)), budget=args.budget,
                             workers=args.workers)
         stem = "foundation_" + task.replace("/", "_")
@@ -82,8 +151,10 @@ def main(argv=None) -> dict:
                                  "best": {m: {k: round(v, 3) for k, v in d.items()
                                               if k.startswith("best@")}
                                           for m, d in mean.items()}}}, indent=1))
-    (out / "foundation_summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+        summary_path = out / "foundation_summary.json"
+        merged = merge_summary(summary_path, summary, args.methods)
+        atomic_write_json(summary_path, merged, indent=1)
+    return merged
 
 
 if __name__ == "__main__":

@@ -9,15 +9,19 @@ the strategy's own first (cold) fit plus warm-started refits, as in a run.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from metanas import strategies
-from metanas.benchmarks import get_benchmark
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from metanas import strategies  # noqa: E402
+from metanas.benchmarks import get_benchmark  # noqa: E402
 
 
 def step_times(bench, n_obs: int, repeats: int, seed: int = 0) -> dict:
@@ -35,23 +39,52 @@ def step_times(bench, n_obs: int, repeats: int, seed: int = 0) -> dict:
             "warm_median_s": float(np.median(warm))}
 
 
+def parse_threads(text: str) -> list[int]:
+    from metanas.errors import UserInputError
+
+    try:
+        threads = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        threads = []
+    if not threads or min(threads) < 1:
+        raise UserInputError(f"--threads {text!r}: give comma-separated positive integers, "
+                             f"e.g. 1,2")
+    return threads
+
+
 def main(argv=None):
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(argv)
+
+
+def _main(argv=None):
+    from metanas.errors import UserInputError
+    from metanas.io import atomic_write_json
+
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--obs", type=int, default=50)
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--threads", default="1,2")
-    p.add_argument("--out", default="benchmarks/results/gpbo_step")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gpbo_step"))
     a = p.parse_args(argv)
+    for name, v in (("--obs", a.obs), ("--repeats", a.repeats)):
+        if v < 1:
+            raise UserInputError(f"{name} must be >= 1, got {v}")
+    threads = parse_threads(a.threads)
     bench = get_benchmark("nb201/cifar100")
+    if a.obs + 1 > bench.space.size:
+        raise UserInputError(f"--obs must be < {bench.space.size} (the NB201 cells), got {a.obs}")
     res = {"space": "nb201", "n_candidates": bench.space.size, "n_obs": a.obs, "threads": {}}
-    for t in [int(x) for x in a.threads.split(",")]:
+    for t in threads:
         torch.set_num_threads(t)
         res["threads"][t] = step_times(bench, a.obs, a.repeats)
         print(t, "thread(s): cold median", round(res["threads"][t]["cold_median_s"], 3),
               "s, warm median", round(res["threads"][t]["warm_median_s"], 3), "s", flush=True)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(res, indent=1))
+    atomic_write_json(out.with_suffix(".json"), res, indent=1)
     import matplotlib
 
     matplotlib.use("Agg")

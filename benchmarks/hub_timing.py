@@ -130,11 +130,29 @@ class Silent:
 
 
 def main(argv=None) -> int:
+    sys.path.insert(0, str(ROOT))
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(argv)
+
+
+def _main(argv=None) -> int:
+    from metanas.errors import UserInputError
+    from metanas.io import atomic_write_json
+
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--space", default="nb201")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "hub_timing.json"))
     a = p.parse_args(argv)
+    if a.reps < 1:
+        raise UserInputError(f"--reps must be >= 1, got {a.reps}")
+    shipped = sorted(d.name[len("tnas-"):] for d in (ROOT / "pretrained").glob("tnas-*")
+                     if d.is_dir())
+    if a.space not in shipped:
+        raise UserInputError(f"--space {a.space!r}: no shipped pretrained/tnas-{a.space}; "
+                             f"choose one of {', '.join(shipped) or '(none shipped)'}")
 
     res: dict = {"space": a.space, "reps": a.reps, "python": platform.python_version(),
                  "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared, loaded)",
@@ -179,7 +197,7 @@ def main(argv=None) -> int:
 
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1) + "\n")
+    atomic_write_json(out, res, indent=1)
     _plot(res, out.with_suffix(".png"))
     print(f"wrote {out} and {out.with_suffix('.png')}")
     return 0

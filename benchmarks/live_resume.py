@@ -45,12 +45,27 @@ def _frames(out: Path):
 
 
 def main(argv=None) -> int:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(argv)
+
+
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n-tasks", type=int, default=2)
     p.add_argument("--archs-per-task", type=int, default=10)
     p.add_argument("--kills", type=int, default=3)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "live_resume.json"))
     a = p.parse_args(argv)
+    from metanas.errors import UserInputError
+
+    for name, v, lo in (("--n-tasks", a.n_tasks, 1), ("--archs-per-task", a.archs_per_task, 1),
+                        ("--kills", a.kills, 0)):
+        if v < lo:
+            raise UserInputError(f"{name} must be >= {lo}, got {v}")
     import pandas as pd
 
     total = a.n_tasks * a.archs_per_task

@@ -26,16 +26,34 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None) -> int:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(argv)
+
+
+def _main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--task", default="digits:classes=0,3,5,7,9")
     p.add_argument("--n-archs", type=int, default=40)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "live_throughput.json"))
     a = p.parse_args(argv)
+    from metanas.errors import UserInputError
+
+    for name, v, lo in (("--n-archs", a.n_archs, 3), ("--workers", a.workers, 1)):
+        if v < lo:
+            raise UserInputError(f"{name} must be >= {lo}, got {v}")
     import torch
 
     torch.set_num_threads(1)
     from scipy.stats import spearmanr
+
+    from metanas.train import build_task
+
+    build_task(a.task)  # an unknown task fails here, with a one-line error
 
     from metanas.meta_dataset import MetaDataset
     from metanas.train import calibrate

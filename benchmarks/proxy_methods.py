@@ -1,7 +1,9 @@
 """Proxy-aware and transfer baselines vs RS / REA on NB201 and TransNAS micro.
 
-Methods (defaults): ``proxybo`` (published zero-cost tables; restricted to the archs they
-score, see ``metanas.strategies.proxybo``), ``anasod-bo``, ``anasod-biased-rs``, ``bananas``,
+Methods (defaults): ``proxybo`` (the task's shipped proxy table, see
+``metanas.strategies.proxybo``: on NB201 the full-space ``digits_*`` table of all 15625 cells,
+``meta_datasets/nb201/proxies_digits.parquet``; on TransNAS micro the published tables plus
+``zen``, restricted to the archs they score), ``anasod-bo``, ``anasod-biased-rs``, ``bananas``,
 ``metad2a`` (leave-one-task-out meta-trained predictor), ``rs``, ``rea``. ``proxybo`` and
 ``metad2a`` get the target task id (``task=``) through ``method_kwargs``.
 
@@ -11,7 +13,10 @@ writing ``<out>/proxy_methods_<task>.json`` and ``.png`` (checkpoints under
 ``<out>/proxy_methods_summary.json`` with, per task and method, best@20/50/100 (mean, s.e.
 over seeds) and the number of evaluations the method needs to match REA's mean best at the
 budget (the first ``n`` where its mean best-so-far curve reaches REA's mean at the budget, or
-``"not within <budget>"``).
+``"not within <budget>"``). The summary is merged with the one on disk: another task's entry is
+kept when it was made with the same seeds, budget and methods (otherwise it is dropped, with a
+note). ``--out`` defaults to ``benchmarks/results`` of the repository, wherever the script is
+run from.
 
     python benchmarks/proxy_methods.py --workers 1            # 10 seeds, budget 100, 5 tasks
     python benchmarks/proxy_methods.py --seeds 2 --tasks nb201/cifar10 --methods proxybo,rea
@@ -21,13 +26,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from metanas.benchmarks import get_benchmark
-from metanas.harness import HarnessConfig, plot_results, run_harness
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from metanas.benchmarks import get_benchmark  # noqa: E402
+from metanas.harness import HarnessConfig, plot_results, run_harness  # noqa: E402
 
 DEFAULT_TASKS = ("nb201/cifar10", "nb201/cifar100", "nb201/imagenet16-120",
                  "transnas_micro/class_object", "transnas_micro/jigsaw")
@@ -47,7 +57,49 @@ def evals_to_match(curve: np.ndarray, target: float, budget: int) -> int | str:
     return int(hit[0]) + 1 if hit.size else f"not within {budget}"
 
 
+def merge_summary(path: Path, summary: dict) -> dict:
+    """``summary`` plus the other tasks of the summary at ``path`` made with the same seeds,
+    budget and methods."""
+    from metanas.io import read_json
+
+    if not path.exists():
+        return summary
+    try:
+        old = read_json(path)
+        old_tasks = dict(old.get("tasks", {}))
+    except (ValueError, OSError, AttributeError):
+        print(f"note: {path} is not a readable summary; writing a new one", file=sys.stderr)
+        return summary
+    merged = {**summary, "tasks": {}}
+    methods = sorted(summary["methods"])
+    for task, row in old_tasks.items():
+        if task in summary["tasks"]:
+            continue
+        same = (old.get("seeds") == summary["seeds"] and old.get("budget") == summary["budget"]
+                and sorted(old.get("methods") or []) == methods
+                and sorted(row.get("methods", {})) == methods)
+        if same:
+            merged["tasks"][task] = row
+        else:
+            print(f"note: dropping {task} from {path.name}: made with other settings (seeds "
+                  f"{old.get('seeds')}, budget {old.get('budget')}, methods "
+                  f"{','.join(row.get('methods', {}))}); rerun it with these", file=sys.stderr)
+    merged["tasks"].update(summary["tasks"])
+    return merged
+
+
 def main(argv=None) -> dict:
+    from metanas.cli import _one_line_errors
+
+    with _one_line_errors():
+        return _main(argv)
+
+
+def _main(argv=None) -> dict:
+    from metanas import strategies
+    from metanas.errors import UserInputError
+    from metanas.io import atomic_write_json
+
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", default=",".join(DEFAULT_TASKS))
@@ -56,16 +108,31 @@ def main(argv=None) -> dict:
     p.add_argument("--budget", type=int, default=100)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=1, help="torch threads (workers=1)")
-    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = p.parse_args(argv)
+    for name, v in (("--seeds", args.seeds), ("--budget", args.budget),
+                    ("--workers", args.workers), ("--threads", args.threads)):
+        if v < 1:
+            raise UserInputError(f"{name} must be >= 1, got {v}")
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in methods if m not in strategies.available()]
+    if bad or not methods:
+        raise UserInputError(f"unknown method(s) {', '.join(bad) or '(none given)'} in --methods; "
+                             f"choose from {', '.join(strategies.available())}")
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not tasks:
+        raise UserInputError("--tasks is empty; give task ids, e.g. nb201/cifar10")
+    for t in tasks:
+        get_benchmark(t)  # an unknown task fails here, before any run
     import torch
 
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    methods = args.methods.split(",")
+    out.mkdir(parents=True, exist_ok=True)
     summary: dict = {"seeds": args.seeds, "budget": args.budget, "methods": methods,
                      "tasks": {}}
-    for task in args.tasks.split(","):
+    merged = summary
+    for task in tasks:
         t0 = time.perf_counter()
         bench = get_benchmark(task)
         kwargs = {m: {"task": bench.task} for m in methods if m in TASK_AWARE}
@@ -93,8 +160,10 @@ def main(argv=None) -> dict:
         print(json.dumps({task: {m: {k: (round(v["mean"], 3) if isinstance(v, dict) else v)
                                      for k, v in d.items() if k.startswith(("best@", "evals"))}
                                  for m, d in row["methods"].items()}}, indent=1), flush=True)
-        (out / "proxy_methods_summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+        summary_path = out / "proxy_methods_summary.json"
+        merged = merge_summary(summary_path, summary)
+        atomic_write_json(summary_path, merged, indent=1)
+    return merged
 
 
 if __name__ == "__main__":

@@ -1,0 +1,137 @@
+"""The benchmark scripts under ``benchmarks/``: one-line errors, settings-keyed caches, summary
+merging, JSON without NaN, shipped data only (fast checks; no benchmark is run)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(name: str):
+    mod = sys.modules.get(f"_bench_{name}")
+    if mod is None:
+        spec = importlib.util.spec_from_file_location(f"_bench_{name}", BENCH / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod
+        spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("script,argv", [
+    ("gpbo_step", ["--obs", "-5"]),
+    ("gpbo_step", ["--threads", "a,b"]),
+    ("base_adapt_strength", ["--lrs", "abc"]),
+    ("base_digits", ["--methods", "foo"]),
+    ("base_digits", ["--steps", "0"]),
+    ("foundation", ["--methods", "foo"]),
+    ("foundation", ["--tasks", "nb201/cifar1000"]),
+    ("proxy_methods", ["--methods", "base,foo"]),
+    ("proxy_methods", ["--tasks", "nb201/cifar1000"]),
+    ("gpbo_warp_study", ["--seeds", "0"]),
+    ("gpbo_warp_study", ["--tasks", "nosuch/task"]),
+    ("digits_collection", ["--collection", "nosuch"]),
+    ("hub_timing", ["--space", "nosuch"]),
+    ("live_resume", ["--kills", "-1"]),
+    ("live_throughput", ["--n-archs", "0"]),
+    ("proxy_correlation", ["--n-archs", "1"]),
+])
+def test_bad_input_is_one_line_error(script, argv, capsys, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        _load(script).main(argv + ["--out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert not out.exists()  # nothing was run or written
+
+
+def test_proxy_correlation_reads_shipped_table_only():
+    pc = _load("proxy_correlation")
+    from metanas.meta_dataset import MetaDataset
+
+    archs, pub, times, acc = pc.load_published("nb201/cifar10")
+    assert len(archs) == len(set(archs)) == 725
+    assert set(pc.PROXY_COLUMNS) | {"params", "flops"} <= set(pub)
+    assert not any(p.startswith("digits_") for p in pub)  # metanas' own table is not published
+    assert len(pub["synflow"]) == 724  # NASLib has no synflow for one cell: absent, not ranked
+    # the cell whose output is zero: NASLib's failed nwot / jacov rank worst
+    assert sum(v == -math.inf for v in pub["nwot"].values()) == 1
+    assert sum(v == -math.inf for v in pub["jacov"].values()) == 1
+    test = MetaDataset.load("nb201").table("nb201/cifar10", "acc", split="test", fidelity=200)
+    assert all(acc[a] == test[a] for a in archs)
+    assert all(times["snip"][a] > 0 for a in archs)
+    for name in ("proxy_correlation", "base_digits", "foundation", "proxy_methods"):
+        src = (BENCH / f"{name}.py").read_text()
+        assert "../shared" not in src and "shared/data" not in src and "\"--data\"" not in src
+
+
+def test_json_safe():
+    pc = _load("proxy_correlation")
+    got = pc.json_safe({"a": float("nan"), "b": [1.0, float("inf"), {"c": -math.inf}], "d": 2})
+    assert got == {"a": None, "b": [1.0, None, {"c": None}], "d": 2}
+    json.dumps(got, allow_nan=False)
+
+
+def test_base_digits_cache_key_follows_settings():
+    bd = _load("base_digits")
+    k = bd.settings_key(100, "abc123")
+    assert k == bd.settings_key(100, "abc123") and len(k) == 10
+    assert k != bd.settings_key(30, "abc123") and k != bd.settings_key(100, "abc124")
+
+
+def test_gpbo_warp_summary_one_seed_has_no_nan():
+    gw = _load("gpbo_warp_study")
+    s = gw.summarise([90.0], [0.1])
+    assert s["best_se"] is None
+    json.dumps(s, allow_nan=False)
+    s = gw.summarise([90.0, 91.0], [0.1, 0.0])
+    assert s["best_se"] == pytest.approx(0.5)
+
+
+def _write(path: Path, obj) -> Path:
+    path.write_text(json.dumps(obj))
+    return path
+
+
+def test_foundation_summary_merge(tmp_path):
+    fd = _load("foundation")
+    meth = ["rs", "rea"]
+    row = lambda v: {"optimum": v, "methods": {m: {} for m in meth}}  # noqa: E731
+    path = _write(tmp_path / "s.json", {"seeds": 3, "budget": 50,
+                                        "tasks": {"a/x": row(1), "b/y": row(2)}})
+    new = {"seeds": 3, "budget": 50, "tasks": {"a/x": row(9)}}
+    got = fd.merge_summary(path, new, ["rea", "rs"])
+    assert got["tasks"] == {"b/y": row(2), "a/x": row(9)}  # other task kept, own task replaced
+    for other in ({"seeds": 4, "budget": 50}, {"seeds": 3, "budget": 100}):
+        got = fd.merge_summary(path, {**new, **other}, meth)
+        assert list(got["tasks"]) == ["a/x"]  # other settings: dropped
+    assert list(fd.merge_summary(path, new, ["rs"])["tasks"]) == ["a/x"]
+    assert fd.merge_summary(tmp_path / "none.json", new, meth) == new
+    (tmp_path / "bad.json").write_text("{")
+    assert fd.merge_summary(tmp_path / "bad.json", new, meth) == new
+
+
+def test_proxy_methods_summary_merge(tmp_path):
+    pm = _load("proxy_methods")
+    meth = ["rs", "rea"]
+    row = lambda v: {"optimum": v, "methods": {m: {} for m in meth}}  # noqa: E731
+    path = _write(tmp_path / "s.json", {"seeds": 2, "budget": 20, "methods": meth,
+                                        "tasks": {"a/x": row(1), "b/y": row(2)}})
+    new = {"seeds": 2, "budget": 20, "methods": ["rea", "rs"], "tasks": {"a/x": row(9)}}
+    assert pm.merge_summary(path, new)["tasks"] == {"b/y": row(2), "a/x": row(9)}
+    assert list(pm.merge_summary(path, {**new, "methods": ["rs"]})["tasks"]) == ["a/x"]
+    assert list(pm.merge_summary(path, {**new, "budget": 30})["tasks"]) == ["a/x"]
+
+
+def test_default_outputs_are_anchored_at_the_repo():
+    for name in ("foundation", "proxy_methods", "gpbo_warp_study", "gpbo_step"):
+        src = (BENCH / f"{name}.py").read_text()
+        assert 'default="benchmarks/results' not in src, name
+        assert "ROOT / \"benchmarks\" / \"results\"" in src, name
