@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"comma-separated methods: {', '.join(strategies.available())} "
                         "(default: tnas,rs,rea,gp-bo)")
     p.add_argument("--pretrained", metavar="DIR|REPO_ID", default=None,
-                   help="checkpoint folder or Hub id for the methods taking one (tnas); default: "
+                   help="checkpoint folder or Hub id for the methods taking one (tnas: a TNAS "
+                        "surrogate; base, base-prior: a BASE prior); default: "
                         "the checkpoint shipped for the space. tnas: several, comma-separated, "
                         "search with the ensemble of them (a mixture posterior)")
     p.add_argument("--set", dest="settings", metavar="METHOD.KEY=VALUE", action="append",
@@ -174,7 +175,8 @@ def adapt_main(argv: list[str] | None = None) -> int:
                             scheduler=args.scheduler,
                             method_kwargs=_merge_kwargs(
                                 _pretrained_kwargs(args.pretrained, methods),
-                                _setting_kwargs(args.settings, methods, space)))
+                                _setting_kwargs(args.settings, methods, space,
+                                               task=args.task_table or task)))
         out = Path(args.output)
         saved = runs_dir(out)
         if out.suffix.lower() == ".png":
@@ -262,9 +264,13 @@ def _pretrained_kwargs(pretrained: str | None, methods: list[str]) -> dict:
 _HARNESS_ARGS = ("space", "seed", "candidates", "task")
 
 
-def _setting_kwargs(settings: list[str], methods: list[str], space) -> dict:
+def _setting_kwargs(settings: list[str], methods: list[str], space,
+                    task: str | None = None) -> dict:
     """``--set METHOD.KEY=VALUE`` items -> ``{method: {key: value}}``, each checked against
-    the strategy's constructor (and built once, so a bad value fails here, in one line)."""
+    the strategy's constructor (and built once, so a bad value fails here, in one line). A
+    strategy that takes ``task`` is built with the run's ``task`` as the harness builds it
+    (``harness.build_strategy``), so a setting that needs it (``proxybo.proxies=table``)
+    passes."""
     import json
 
     from . import strategies
@@ -289,8 +295,10 @@ def _setting_kwargs(settings: list[str], methods: list[str], space) -> dict:
             value = raw
         out.setdefault(method, {})[key] = value
     for method, kw in out.items():
+        extra = ({"task": task} if task is not None
+                 and "task" in strategies.constructor_params(method) else {})
         try:
-            strategies.make(method, space, seed=0, **kw)
+            strategies.make(method, space, seed=0, **extra, **kw)
         except (KeyError, TypeError, ValueError) as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             msg = msg[len(method) + 1:].strip() if msg.startswith(f"{method}:") else msg

@@ -272,3 +272,29 @@ def test_set_passes_strategy_settings(tmp_path):
     assert default["settings"]["population_size"] == 20
     hist = [h["arch"] for h in res["results"]["rea"]["runs"][0]["history"]]
     assert hist != [h["arch"] for h in default["runs"][0]["history"]]
+
+
+def test_set_proxybo_table_gets_the_task(tmp_path):
+    """``--set proxybo.proxies=table`` (or a list of the table's proxy names) needs the task id:
+    the check of the settings builds the strategy with the run's task, as the harness does."""
+    out = tmp_path / "p.json"
+    for value in ("table", '["synflow","nwot"]'):
+        assert adapt_main(["--task", "nb201/cifar10", "--method", "proxybo", "--set",
+                           f"proxybo.proxies={value}", "--budget", "5", "--seeds", "1",
+                           "--quiet", "--output", str(out)]) == 0
+        res = json.loads(out.read_text())
+        assert len(res["results"]["proxybo"]["runs"][0]["history"]) == 5
+
+
+@pytest.mark.parametrize("value,needle", [
+    ('{"a":1}', "proxies must map names to callables"),
+    ("Table", "unknown proxies string 'Table'; use 'table' or 'live'"),
+])
+def test_set_bad_proxybo_proxies_is_one_line(value, needle, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        adapt_main(["--method", "proxybo", "--set", f"proxybo.proxies={value}", "--budget", "5",
+                    "--seeds", "1", "--quiet", "--output", str(tmp_path / "a.json")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and needle in err
+    assert not (tmp_path / "a.json").exists()

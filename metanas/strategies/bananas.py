@@ -24,7 +24,7 @@ thread count).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -83,7 +83,8 @@ class Bananas(Strategy):
     """BANANAS-style neural-ensemble BO (see the module doc).
 
     Args:
-        n_init: random archs before the first model step.
+        n_init: random archs before the first model step (>= 2: the ensemble's first fit
+            needs two observations).
         n_models: ensemble size.
         acquisition: ``"its"`` (independent Thompson sampling) or ``"ucb"``.
         ucb_kappa: std multiplier of UCB.
@@ -102,8 +103,9 @@ class Bananas(Strategy):
         super().__init__(space, seed=seed, candidates=candidates)
         m = self.name
         self.acquisition = one_of("acquisition", acquisition, ("its", "ucb"), m)
-        # n_init=1 acts as 2: the ensemble is first trained on two finite observations
-        self.n_init = max(2, integer("n_init", n_init, 1, m))
+        # the ensemble is first trained on two finite observations: n_init=1 is refused, not
+        # silently run as 2
+        self.n_init = integer("n_init", n_init, 2, m)
         # the acquisitions need the ensemble's spread (std with ddof=1): two members at least
         self.n_models = integer("n_models", n_models, 2, m)
         self.ucb_kappa = at_least("ucb_kappa", ucb_kappa, 0, m)

@@ -10,6 +10,8 @@ neural architecture search benchmarks", 2020; the NASLib ``LocalSearch`` optimis
 
 This is the best-improvement variant of the paper; neighbours observed before (e.g. by an
 earlier climb) are not re-evaluated: their known values count, which costs no budget.
+A non-finite value (a failed evaluation: NaN, or +-inf) counts as ``-inf``, the worst: it
+never becomes the centre nor beats one.
 Defaults (``n_init=10``, ``n_restart=1``) are NASLib's: ten random archs give a fair start,
 and a single random arch per restart spends the budget on climbing.
 
@@ -80,6 +82,7 @@ class LocalSearch(Strategy):
     def _values(self) -> dict[Arch, float]:
         vals: dict[Arch, float] = {}
         for a, v in zip(self.X, self.y):
+            v = float(v) if np.isfinite(v) else -np.inf  # a failed evaluation is the worst
             vals[a] = max(v, vals.get(a, -np.inf))
         return vals
 

@@ -26,7 +26,7 @@ Each step (Algorithm 2 + Algorithm 1 "Sample"):
    proposed (ties broken at random; ``ask(n)`` takes the ``n`` lowest).
 
 **Proxy source** (``proxies=``): a ``ProxyProvider`` giving ``[n, K]`` scores of archs (NaN
-where unknown):
+where unknown, ``-inf`` where the proxy failed):
 
 - ``TableProxyProvider(task)``: the shipped tables of the meta-dataset (benchmark mode):
   NAS-Bench-Suite-Zero scores for ~725 NB201 / 711 TransNAS archs per task, ``zen`` for all
@@ -36,9 +36,9 @@ where unknown):
   proxy with a row (a score or a failed, NaN, computation) for >= 99% of the space's cells
   (``FULL_SPACE_COVERAGE``), provided their finite scores jointly cover >= 99% of the cells
   too — so the candidates are the whole space; on NB201 that selects the three ``digits_*``
-  proxies (``digits_nwot`` fails on the cells whose output is cut off from the input, the
-  other two score them). Otherwise the paper's ``synflow``, ``jacov`` (jacob_cov), ``snip``,
-  plus ``zen`` where the task has it (TransNAS: ``zen`` has a row for every cell but is NaN on
+  proxies (``digits_nwot`` fails, ``-inf``, on 201 of the cells whose output is cut off from
+  the input, the other two score them). Otherwise the paper's ``synflow``, ``jacov``
+  (jacob_cov), ``snip``, plus ``zen`` where the task has it (TransNAS: ``zen`` has a row for every cell but is NaN on
   169 = 4.1%, so it does not count as full-space and TransNAS keeps these defaults).
 - ``LiveProxyProvider(names)``: computed with ``metanas.proxies`` on a (small, by default
   ``NetworkConfig.small()``) cell network and the offline digits batch, cached per arch.
@@ -46,7 +46,8 @@ where unknown):
   scores).
 
 The string ``"table"`` builds a ``TableProxyProvider`` for the ``task`` kwarg, ``"live"`` a
-``LiveProxyProvider`` with its defaults.
+``LiveProxyProvider`` with its defaults, a list of names ``TableProxyProvider(task,
+proxies=[...])`` (so ``adapt.py --set 'proxybo.proxies=["synflow","nwot"]'`` works).
 
 **Partial proxy tables** (``coverage=``): the published NB201 tables score only ~725 of the
 15625 cells (moot by default on NB201 now that the full-space ``digits_*`` are selected; still
@@ -56,12 +57,26 @@ published table (which still hold a top-0.03% / 0.01% / 0.08% cell of CIFAR-10 /
 ImageNet16-120), on TransNAS 3947 of the 4096 cells (``zen`` is stored for all, but is NaN, a
 failed computation, on 169 degenerate cells: mean accuracy 26.5% vs 39.4% on class_object,
 0.05% vs 79.5% on jigsaw; both tasks' optima are covered). This matches NASLib's convention of
-treating a failed proxy as the worst score. A candidate lacking one proxy's
-score gets that proxy's mean rank ("neutral": that proxy does not discriminate it), and
-``G`` of a proxy uses only the observed archs it scores. ``"neutral"`` searches the whole space
+treating a failed proxy as the worst score.
+
+**Failed vs unknown scores.** A ``-inf`` score (a failed computation with a documented worst
+value, e.g. NASWOT's singular kernel) ranks last among the candidates and counts as the lowest
+score in ``G`` (``+inf`` the highest); only NaN means unknown. The shipped ``digits_nwot``
+column stores its ``-inf`` as NaN; ``TableProxyProvider`` reads those back as ``-inf``
+(``NAN_IS_WORST``). A candidate lacking one proxy's score (NaN) gets that proxy's mean rank
+("neutral": that proxy does not discriminate it), and ``G`` of a proxy uses only the observed
+archs it scores. ``"neutral"`` searches the whole space
 with that same neutral rank for unscored archs (on NB201 the proxies then inform only ~5% of
 the candidates, so the method is close to plain GP-BO there). A provider covering the whole
 space (``LiveProxyProvider``, ``FunctionProvider``) makes both modes equal.
+
+**Cost.** Proxy scores are free here: they are not counted as evaluations (the budget counts
+only the benchmark's evaluations), as in the paper. They are not free to make: the full NB201
+``digits_*`` table took 19 min to build (``meta_datasets/build_proxies.py``: 1148 s wall, two
+worker processes on 2 shared cores, ~0.15 s per cell per process), and the live provider,
+which uses that same setting (three proxies, C=8 N=1 network, digits batch), costs ~0.1-0.3 s
+per new arch; the five proxies of ``benchmarks/proxy_correlation.py`` on the full-size NB201
+network (C=16, N=5) cost 1.7 s per arch.
 
 State: the GP hyperparameters (warm start / fallback) are in ``_extra_state``; the weights are
 re-derived from the observations, so a resumed run continues the exact same trajectory.
@@ -76,6 +91,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import UserInputError
 from ..spaces import Arch, CellSpace
 from ..spaces.encodings import ENCODINGS, encode
 from ._checks import integer, one_of, optional_positive, positive
@@ -124,6 +140,15 @@ def _shipped(collection: str | None):
 #: share of the space's cells a table must cover to count as full-space (default selection)
 FULL_SPACE_COVERAGE = 0.99
 
+#: table columns whose NaN is a lost ``-inf``, the measure's documented worst score, not an
+#: unknown: ``meta_datasets/build_proxies.py`` stores every non-finite score as NaN, and
+#: ``metanas.proxies.measures.nwot`` is ``-inf`` exactly when its kernel is singular (it never
+#: gives NaN or ``+inf``, and ``compute_many`` does not catch errors). Checked on the shipped
+#: table: the 201 NaN cells of ``digits_nwot`` (the same for the three NB201 tasks) all
+#: compute the zero function (``CellSpace.computes_zero``) and all 201 recompute to ``-inf``.
+#: The published NAS-Bench-Suite-Zero ``nwot`` NaNs (3 on NB201) are of unknown cause: unknown.
+NAN_IS_WORST = frozenset({"digits_nwot"})
+
 
 def _full_space_proxies(md: Any, task: str, available: Sequence[str], size: int) -> list[str]:
     """The task's proxies with a row (a score or a failed NaN) for >= ``FULL_SPACE_COVERAGE``
@@ -143,6 +168,11 @@ def _full_space_proxies(md: Any, task: str, available: Sequence[str], size: int)
 
 class TableProxyProvider(ProxyProvider):
     """Scores from a meta-dataset's ``proxies`` table for one task.
+
+    Scores are as stored; ``-inf`` / ``+inf`` are the worst / best score, a NaN (or no row)
+    is unknown, except in the columns of ``NAN_IS_WORST`` (``digits_nwot``): there a stored
+    NaN is a singular NASWOT kernel that the table builder saved as NaN, so it is read back as
+    ``-inf``, the worst score (an arch without a row stays unknown).
 
     Args:
         task: task id (``"nb201/cifar10"``, ``"transnas_micro/jigsaw"``...).
@@ -179,9 +209,11 @@ class TableProxyProvider(ProxyProvider):
         for k, p in enumerate(self.names):
             s = md.proxy_table(self.task, p)
             rows = np.array([index[a] for a in s.index], dtype=np.int64)
-            self._table[rows, k] = s.to_numpy(dtype=np.float64)
-        self._table[~np.isfinite(self._table)] = np.nan
-        self._covered_rows = np.nonzero(np.isfinite(self._table).any(axis=1))[0]
+            v = s.to_numpy(dtype=np.float64)
+            if p in NAN_IS_WORST:
+                v = np.where(np.isnan(v), -np.inf, v)
+            self._table[rows, k] = v
+        self._covered_rows = np.nonzero((~np.isnan(self._table)).any(axis=1))[0]
 
     def scores(self, space: CellSpace, archs: Sequence[Arch]) -> np.ndarray:
         rows = [space.index(a) for a in archs]
@@ -194,8 +226,8 @@ class TableProxyProvider(ProxyProvider):
 
     @property
     def coverage(self) -> np.ndarray:
-        """Number of archs scored per proxy."""
-        return np.isfinite(self._table).sum(axis=0)
+        """Number of archs scored per proxy (``-inf``, a failed score, included)."""
+        return (~np.isnan(self._table)).sum(axis=0)
 
 
 class LiveProxyProvider(ProxyProvider):
@@ -240,17 +272,23 @@ class LiveProxyProvider(ProxyProvider):
                                seed=self.seed)
             for i, a in enumerate(todo):
                 row = np.array([res[n][i] for n in self.names], dtype=np.float64)
-                row[~np.isfinite(row)] = np.nan
                 self._cache[(space.name, a)] = row
         return np.stack([self._cache[(space.name, a)] for a in archs]) if archs else \
             np.zeros((0, len(self.names)))
 
 
 class FunctionProvider(ProxyProvider):
-    """Scores from callables ``{name: fn(space, archs) -> array [n]}`` (NaN = unknown)."""
+    """Scores from callables ``{name: fn(space, archs) -> array [n]}`` (NaN = unknown,
+    ``-inf`` = worst)."""
 
     def __init__(self, fns: Mapping[str, Callable[[CellSpace, Sequence[Arch]], Any]]) -> None:
         self.fns = dict(fns)
+        if not self.fns:
+            raise ValueError("proxybo: proxies must name at least one proxy function, got {}")
+        for name, fn in self.fns.items():
+            if not isinstance(name, str) or not callable(fn):
+                raise TypeError(f"proxybo: proxies must map names to callables "
+                                f"fn(space, archs) -> scores, got {name!r}: {fn!r}")
         self.names = tuple(self.fns)
 
     def scores(self, space: CellSpace, archs: Sequence[Arch]) -> np.ndarray:
@@ -258,22 +296,24 @@ class FunctionProvider(ProxyProvider):
             return np.zeros((0, len(self.names)))
         cols = [np.asarray(fn(space, list(archs)), dtype=np.float64).reshape(-1)
                 for fn in self.fns.values()]
-        out = np.stack(cols, axis=1)
-        out[~np.isfinite(out)] = np.nan
-        return out
+        return np.stack(cols, axis=1)
 
 
 # ---------------------------------------------------------------------- statistics
 def rank_agreement(scores: np.ndarray, y: np.ndarray) -> float:
     """``G = 2F / (n (n - 1))``: share of pairs the scores order like ``y`` (Eq. 5-6). Pairs
-    tied in either counts 1/2; NaN scores are left out; 0.5 when fewer than 2 remain."""
+    tied in either counts 1/2; NaN scores (unknown) and non-finite ``y`` are left out, a
+    ``-inf`` / ``+inf`` score is the lowest / highest (tied with an equal one); 0.5 when fewer
+    than 2 remain."""
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
-    ok = np.isfinite(s) & np.isfinite(y)
+    ok = ~np.isnan(s) & np.isfinite(y)
     s, y = s[ok], y[ok]
     n = len(s)
     if n < 2:
         return 0.5
+    if not np.isfinite(s).all():  # order-preserving finite stand-ins (inf - inf is NaN)
+        s = _rank_average(s)
     ds = np.sign(s[:, None] - s[None, :])
     dy = np.sign(y[:, None] - y[None, :])
     iu = np.triu_indices(n, 1)
@@ -307,11 +347,11 @@ def _rank_average(x: np.ndarray) -> np.ndarray:
 
 
 def ranks_desc(v: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Rank 1 = largest; ties share their mean rank; NaN entries get the mean rank of all
-    (neutral)."""
+    """Rank 1 = largest; ties share their mean rank (``+inf`` is the largest, ``-inf`` the
+    smallest, a failed score); NaN entries (unknown) get the mean rank of all (neutral)."""
     v = np.asarray(v, dtype=np.float64)
     out = np.empty(len(v))
-    ok = np.isfinite(v)
+    ok = ~np.isnan(v)
     if ok.any():
         out[ok] = _rank_average(-v[ok])
         # scale the scored ranks to the 1..n range of all candidates
@@ -328,9 +368,11 @@ class ProxyBO(Strategy):
     """ProxyBO (see the module doc).
 
     Args:
-        proxies: a ``ProxyProvider``, ``"table"`` (shipped table of ``task``), ``"live"``, or a
-            dict ``{name: fn(space, archs)}``; ``None``: the shipped table of ``task`` when it
-            has one (the harness passes ``task=bench.task``), else ``"live"``.
+        proxies: a ``ProxyProvider``, ``"table"`` (shipped table of ``task``), ``"live"``, a
+            list of proxy names of the shipped table of ``task`` (``["synflow", "nwot"]``), or
+            a dict ``{name: fn(space, archs)}`` (callables); ``None``: the shipped table of
+            ``task`` when it has one (the harness passes ``task=bench.task``), else
+            ``"live"``.
         task: target task id (for ``"table"``).
         coverage: ``"restrict"`` (propose only archs with a proxy score) or ``"neutral"``
             (see the module doc).
@@ -372,17 +414,26 @@ class ProxyBO(Strategy):
                 proxies = "live"  # ... else computed on the fly
         if proxies is None:
             proxies = "live"
-        if isinstance(proxies, str) and proxies == "table":
-            if task is None:
+        if isinstance(proxies, str):
+            if proxies not in ("table", "live"):
+                raise UserInputError(f"{m}: unknown proxies string {proxies!r}; use 'table' "
+                                     f"or 'live'")
+            if proxies == "table" and task is None:
                 raise ValueError("proxies='table' needs the task id (task=...)")
-            proxies = TableProxyProvider(task)
-        elif isinstance(proxies, str) and proxies == "live":
-            proxies = LiveProxyProvider()
+            proxies = TableProxyProvider(task) if proxies == "table" else LiveProxyProvider()
         elif isinstance(proxies, Mapping):
             proxies = FunctionProvider(proxies)
+        elif isinstance(proxies, (list, tuple)):  # proxy names of the task's table
+            if not proxies or not all(isinstance(p, str) for p in proxies):
+                raise UserInputError(f"{m}: proxies as a list must name the task's table "
+                                     f"proxies (strings), got {proxies!r}")
+            if task is None:
+                raise ValueError(f"proxies={list(proxies)!r} (table proxy names) needs the "
+                                 f"task id (task=...)")
+            proxies = TableProxyProvider(task, proxies=list(proxies))
         if not isinstance(proxies, ProxyProvider):
-            raise TypeError(f"proxies must be a ProxyProvider, 'table', 'live' or a dict, "
-                            f"not {type(proxies).__name__}")
+            raise TypeError(f"proxies must be a ProxyProvider, 'table', 'live', a list of "
+                            f"table proxy names or a dict, not {type(proxies).__name__}")
         self.provider = proxies
         self.coverage = coverage
         self._hp: dict[str, Any] | None = None

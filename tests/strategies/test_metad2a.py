@@ -89,3 +89,28 @@ def test_predictor_cached_per_seed():
     s3 = strategies.make("metad2a", sp, seed=5, task="toy/c", meta_dataset=md, **SMALL)
     assert s3.predictor is not s1.predictor
     assert len(PREDICTOR_CACHE) >= n0 + 2
+
+
+def test_digits_live_left_out_by_default():
+    """The 20 ``digits_live/*`` tasks (a later collection) are not meta-trained on by default
+    (as the docstring, README and the recorded ``proxy_methods`` runs have it);
+    ``exclude_sources=[]`` takes every collection. The setting identifies the run."""
+    from metanas.strategies.base import run_settings
+
+    md = MetaDataset.load()
+    nb = spaces.get("nb201")
+    assert any(t.startswith("digits_live/") for t in md.task_ids("nb201"))
+    st = strategies.make("metad2a", nb, seed=0, task="nb201/cifar10", epochs=1, hidden=8)
+    tasks = st.training_tasks
+    assert not any(t.startswith("digits_live/") for t in tasks)
+    assert {"nb201/cifar100", "nb201/imagenet16-120"} <= set(tasks)
+    assert any(t.startswith("metad2a/") for t in tasks)
+    every = strategies.make("metad2a", nb, seed=0, task="nb201/cifar10", epochs=1, hidden=8,
+                            exclude_sources=[])
+    assert sum(t.startswith("digits_live/") for t in every.training_tasks) == 20
+    assert set(every.training_tasks) - set(tasks) == {t for t in md.task_ids("nb201")
+                                                      if t.startswith("digits_live/")}
+    assert run_settings("metad2a", "nb201")["exclude_sources"] == ["digits_live"]
+    assert run_settings("metad2a", "nb201", {"exclude_sources": None})["exclude_sources"] == []
+    with pytest.raises(ValueError, match="exclude_sources"):
+        strategies.make("metad2a", nb, seed=0, exclude_sources=["digits"])

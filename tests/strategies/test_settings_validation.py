@@ -48,6 +48,12 @@ BAD = [
     ("tnas", "n_init", 0, {}, None),
     ("proxybo", "n_init", 0, {}, None),
     ("bananas", "n_init", 0, {}, None),
+    ("bananas", "n_init", 1, {}, None),  # was silently run as n_init=2
+    ("proxybo", "proxies", {"a": 1}, {}, None),  # crashed at the first model step
+    ("proxybo", "proxies", "Table", {}, "unknown proxies string 'Table'; use 'table' or 'live'"),
+    ("proxybo", "proxies", ["synflow", 3], {"task": "nb201/cifar10"}, None),
+    ("metad2a", "exclude_sources", "digits_live", {}, None),
+    ("metad2a", "exclude_sources", ["no_such_collection"], {}, "no_such_collection"),
     ("bananas", "n_models", 0, {}, None),
     ("bananas", "n_models", 1, {}, None),
     ("anasod-bo", "pool_size", 0, {}, None),
@@ -144,9 +150,10 @@ def test_defaults_construct(method, space):
     ("anasod-biased-rs", dict(beta_max=0, anneal_steps=1)),
     ("rea", dict(population_size=1, tournament_size=1, max_mutation_tries=0)),
     ("proxybo", dict(n_init=1, n_random=0, n_local=0, n_folds=2, n_incumbents=1)),
-    ("bananas", dict(n_init=1, n_models=2, layers=0, ucb_kappa=0, weight_decay=0)),
+    ("bananas", dict(n_init=2, n_models=2, layers=0, ucb_kappa=0, weight_decay=0)),
     ("metad2a", dict(layers=0, min_task_archs=1, predictor_seed=0)),
-    ("darts", dict(steps=0, derive_samples=0, config={"lr": 1e-4, "hard": True})),
+    ("darts", dict(steps=2, derive_samples=0, config={"lr": 1e-4})),
+    ("snas", dict(steps=1, config={"hard": True})),
 ])
 def test_edge_values_accepted(method, kw):
     strategies.make(method, NB201, seed=0, **kw)
@@ -157,8 +164,7 @@ def test_accepted_values_stored_as_before():
                          ucb_beta=3, standardize=0)
     assert (st.n_init, st.chunk_size, st.ucb_beta, st.standardize) == (4, 100, 3.0, False)
     assert type(st.n_init) is int and type(st.chunk_size) is int and type(st.ucb_beta) is float
-    # documented floors of valid values are kept: bananas trains on two observations at least
-    assert strategies.make("bananas", NB201, seed=0, n_init=1).n_init == 2
+    assert strategies.make("bananas", NB201, seed=0, n_init=2).n_init == 2
     tn = strategies.make("tnas", NB201, seed=0, residual_from=0, explore_from=1)
     assert (tn.residual_from, tn.explore_from) == (2, 2)
 
