@@ -79,7 +79,8 @@ def main(argv=None) -> int:
     p.add_argument("--val-tasks", default="", help="comma-separated tasks held out for "
                    "validation (default: held-out archs of the training tasks)")
     p.add_argument("--out", required=True, help="checkpoint folder")
-    p.add_argument("--iters", type=int, default=600, help="Reptile outer iterations (max)")
+    p.add_argument("--iters", type=int, default=None,
+                   help="Reptile outer iterations (max; default tnas 600, base 200)")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--resume", action="store_true",
                       help="continue the run saved in --out (an error when there is none; "
@@ -89,24 +90,34 @@ def main(argv=None) -> int:
     p.add_argument("--meta-dataset", default=None,
                    help="meta-dataset: collection name, folder, or Hub dataset id org/name "
                         "(default: all shipped)")
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--inner-steps", type=int, default=5)
-    p.add_argument("--inner-lr", type=float, default=1e-2)
-    p.add_argument("--outer-lr", type=float, default=0.5)
-    p.add_argument("--outer-lr-final", type=float, default=0.1)
-    p.add_argument("--val-every", type=int, default=50)
-    p.add_argument("--patience", type=int, default=5)
+    # None: the method's own default (_fill_defaults), so a typed value is never replaced
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="mini-batch size: tnas archs per task (default 100), base images of "
+                        "the ELBO (default 64)")
+    p.add_argument("--inner-steps", type=int, default=None,
+                   help="inner-loop steps (default tnas 5, base 20)")
+    p.add_argument("--inner-lr", type=float, default=None,
+                   help="inner-loop Adam rate (default tnas 0.01, base 0.001)")
+    p.add_argument("--outer-lr", type=float, default=None,
+                   help="Reptile outer rate (default 0.5 for both)")
+    p.add_argument("--outer-lr-final", type=float, default=None,
+                   help="outer rate at the last iteration (default 0.1 for both)")
+    p.add_argument("--val-every", type=int, default=None,
+                   help="iterations between validations (default tnas 50, base 25)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="validations without improvement before stopping, 0: never "
+                        "(default tnas 5, base 4)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--balance-sources", action="store_true",
                    help="tnas: draw large tasks by source collection first (e.g. nb201 vs "
                         "digits_live), then within it")
-    p.add_argument("--target-transform", choices=("standardise", "copula"), default="standardise",
+    p.add_argument("--target-transform", choices=("standardise", "copula"), default=None,
                    help="tnas: per-task targets standardised (default) or replaced by their "
                         "normal scores first (copula)")
-    p.add_argument("--top-share", type=float, default=0.0,
+    p.add_argument("--top-share", type=float, default=None,
                    help="tnas: share of each mini-batch drawn from the task's top "
                         "--top-quantile archs (default 0: uniform mini-batches)")
-    p.add_argument("--top-quantile", type=float, default=0.05,
+    p.add_argument("--top-quantile", type=float, default=None,
                    help="tnas: the top of a task for --top-share (default 0.05)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-progress", action="store_true")
@@ -122,6 +133,9 @@ def main(argv=None) -> int:
     b.add_argument("--tasks-per-iter", type=int, default=2, help="tasks per outer step C (2)")
     b.add_argument("--val-steps", type=int, default=20, help="adaptation steps in validation")
     a = p.parse_args(argv)
+    a.given = {k for k in _METHOD_OPTIONS + _TNAS_ONLY if getattr(a, k) is not None}
+    if a.balance_sources:
+        a.given.add("balance_sources")
     a.resume = True if a.resume else (False if a.fresh else "auto")
     if a.push_to_hub:
         err = _push_problem(a.push_to_hub)
@@ -136,6 +150,7 @@ def main(argv=None) -> int:
     from metanas.meta.tnas_train import TrainConfig, command_line, train
 
     torch.set_num_threads(max(1, a.threads))
+    _fill_defaults(a, TrainConfig(), _METHOD_OPTIONS + _TNAS_ONLY)
     tasks = None if a.tasks.strip().lower() in ("all", "") else _split([a.tasks])
     cfg = TrainConfig(space=a.space, tasks=tasks, exclude=_split(a.exclude_task),
                       exclude_sources=_split(a.exclude_source),
@@ -161,6 +176,19 @@ def main(argv=None) -> int:
     return 0
 
 
+# options whose default depends on --method (argparse default None; filled by _fill_defaults)
+_METHOD_OPTIONS = ("iters", "inner_steps", "inner_lr", "outer_lr", "outer_lr_final", "val_every",
+                   "patience", "batch_size")
+_TNAS_ONLY = ("target_transform", "top_share", "top_quantile")
+
+
+def _fill_defaults(a, cfg, names) -> None:
+    """Set each option in ``names`` the user did not give to ``cfg``'s value of it."""
+    for k in names:
+        if getattr(a, k) is None:
+            setattr(a, k, getattr(cfg, k))
+
+
 def _main_base(a, p, argv) -> int:
     """``--method base``: BASE prior meta-training (``metanas.base.meta``)."""
     import torch
@@ -168,10 +196,7 @@ def _main_base(a, p, argv) -> int:
     from metanas.errors import UserInputError
 
     torch.set_num_threads(max(1, a.threads))
-    given = {k: v for k, v in vars(a).items() if v != p.get_default(k)}
-    defaults = {"iters": 200, "inner_steps": 20, "inner_lr": 1e-3, "outer_lr": 0.5,
-                "outer_lr_final": 0.1, "val_every": 25, "patience": 4}
-    opt = {k: given.get(k, v) for k, v in defaults.items()}  # BASE's own defaults
+    given = a.given
     try:
         from metanas.base.meta import BaseMetaConfig, command_line, meta_train_base
 
@@ -179,20 +204,26 @@ def _main_base(a, p, argv) -> int:
             raise UserInputError("--exclude-task / --exclude-source / --val-tasks / "
                                  "--meta-dataset apply to --method tnas; BASE holds tasks out "
                                  "with --n-heldout / --n-val")
-        tnas_only = [f"--{k.replace('_', '-')}" for k in ("target_transform", "top_share",
-                                                          "top_quantile", "balance_sources")
+        tnas_only = [f"--{k.replace('_', '-')}" for k in _TNAS_ONLY + ("balance_sources",)
                      if k in given]
         if tnas_only:
             one = len(tnas_only) == 1
             what = "is an option" if one else "are options"
             raise UserInputError(f"{' / '.join(tnas_only)} {what} of --method tnas; drop "
                                  f"{'it' if one else 'them'} for --method base")
+        elbo = {}
+        if a.batch_size is not None:  # BASE's mini-batch: images per ELBO step
+            if a.batch_size < 1:
+                raise UserInputError(f"batch_size must be an integer >= 1, got {a.batch_size}")
+            elbo["batch_size"] = a.batch_size
+        opt = {k: getattr(a, k) for k in _METHOD_OPTIONS if k != "batch_size"
+               and getattr(a, k) is not None}  # the rest: BaseMetaConfig's defaults
         tasks = None if a.tasks.strip().lower() in ("all", "") else \
             [t.strip() for t in a.tasks.split(";") if t.strip()]
         cfg = BaseMetaConfig(space=a.space, source=a.source, ways=a.ways,
                              task_seed=a.task_seed, n_heldout=a.n_heldout, n_val=a.n_val,
                              n_tasks=a.n_tasks, tasks=tasks, tasks_per_iter=a.tasks_per_iter,
-                             val_steps=a.val_steps, seed=a.seed, **opt)
+                             val_steps=a.val_steps, seed=a.seed, elbo=elbo, **opt)
         cmd = command_line(["train_meta.py"] + _recipe_args(argv))
         st = meta_train_base(cfg, a.out, resume=a.resume, progress=not a.no_progress,
                              command=cmd)

@@ -38,6 +38,7 @@ with the command), ``training_state.json``, ``last.safetensors``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from math import comb
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,12 @@ def draw_tasks(cfg: BaseMetaConfig) -> tuple[list[str], list[str], list[str]]:
     src = load_source(cfg.source) if cfg.source != "digits" else None
     classes = tuple(str(i) for i in range(10)) if src is None else src.classes
     n = cfg.n_heldout + cfg.n_val + (0 if cfg.tasks else cfg.n_tasks)
+    if 2 <= cfg.ways <= len(classes) and n > comb(len(classes), cfg.ways):
+        parts = ([] if cfg.tasks else [f"--n-tasks {cfg.n_tasks}"]) + \
+            [f"--n-heldout {cfg.n_heldout}", f"--n-val {cfg.n_val}"]
+        raise UserInputError(f"{' + '.join(parts)} = {n} > {comb(len(classes), cfg.ways)} "
+                             f"distinct {cfg.ways}-class subsets of {len(classes)} classes; "
+                             "lower one of them")
     subsets = draw_class_subsets(classes, n, cfg.ways, seed=cfg.task_seed)
     ids = [TaskSpec(source=cfg.source, classes=tuple(s)).id for s in subsets]
     held, val = ids[:cfg.n_heldout], ids[cfg.n_heldout:cfg.n_heldout + cfg.n_val]
@@ -212,6 +219,10 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool | str 
         raise UserInputError(str(exc)) from None
     cfg.space = space.name
     held, val, train_ids = draw_tasks(cfg)
+    if cfg.tasks_per_iter > len(train_ids):
+        n = len(train_ids)
+        raise UserInputError(f"--tasks-per-iter {cfg.tasks_per_iter} exceeds the {n} training "
+                             f"task{'s' if n != 1 else ''}; lower it or add tasks")
     train_data = [build_task(t) for t in train_ids]
     val_data = [build_task(t) for t in val]
     shapes = {(d.in_channels, d.n_classes) for d in train_data + val_data}

@@ -153,3 +153,31 @@ def test_extending_a_finished_run_keeps_its_best_prior(tmp_path, monkeypatch):
     last = load_file(str(out / "last.safetensors"))
     assert now.keys() == best.keys() and all(torch.equal(now[k], best[k]) for k in best)
     assert any(not torch.equal(last[k], best[k]) for k in best if k in last)
+
+
+def test_tasks_per_iter_above_the_training_tasks_is_refused(tmp_path):
+    """``tasks_per_iter`` larger than the training tasks is an error, not silently cut."""
+    from metanas.errors import UserInputError
+
+    cfg = BaseMetaConfig(n_tasks=2, n_val=0, n_heldout=0, iters=1, tasks_per_iter=100,
+                         inner_steps=1, model={"C": 2, "N": 1}, elbo={"batch_size": 8})
+    with pytest.raises(UserInputError, match="^--tasks-per-iter 100 exceeds the 2 training "
+                                             "tasks; lower it or add tasks$"):
+        meta_train_base(cfg, tmp_path / "m", progress=False)
+    assert not (tmp_path / "m" / "training_state.json").exists()
+
+
+def test_draw_tasks_names_every_count_when_too_many():
+    """The held-out / validation / training counts together exceed the class subsets: the
+    message sums the three options (not only ``--n-tasks``)."""
+    from metanas.base.meta import draw_tasks
+    from metanas.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=r"^--n-tasks 300 \+ --n-heldout 5 \+ --n-val 3 = "
+                                             r"308 > 252 distinct 5-class subsets of 10 "
+                                             r"classes; lower one of them$"):
+        draw_tasks(BaseMetaConfig(n_tasks=300))
+    with pytest.raises(UserInputError, match=r"^--n-heldout 200 \+ --n-val 100 = 300 > 252"):
+        draw_tasks(BaseMetaConfig(n_heldout=200, n_val=100, tasks=["digits:classes=0,1"]))
+    held, val, train = draw_tasks(BaseMetaConfig(n_tasks=244))  # exactly all 252
+    assert len(set(held + val + train)) == 252
