@@ -318,8 +318,6 @@ def _merge_kwargs(*parts: dict) -> dict:
 def _print_summary(results: dict) -> None:
     """One line per method: mean ± s.e. of the best value after 10 / 20 / 50 / 100 evaluations
     (those within the budget), after the whole budget, and of the final find's report."""
-    import math
-
     budget = results["budget"]
     opt = results.get("optimum") or {}
     print(f"task {results['task']} ({results['space']}), metric {results['metric']}, "
@@ -329,14 +327,7 @@ def _print_summary(results: dict) -> None:
     head = f"{'method':14s}" + "".join(f"{k:>18s}" for k in keys) + f"{'final report':>22s}"
     print(head)
     for m, res in results["results"].items():
-        s = dict(res["summary"])
-        finals = [r["best_value"] for r in res["runs"]
-                  if r.get("best_value") is not None and math.isfinite(r["best_value"])]
-        if finals and len(finals) == len(res["runs"]):
-            mean = sum(finals) / len(finals)
-            se = (math.sqrt(sum((v - mean) ** 2 for v in finals) / (len(finals) - 1)
-                            / len(finals)) if len(finals) > 1 else 0.0)
-            s[f"best@{budget}"] = {"mean": mean, "se": se}
+        s = res["summary"]  # best@<budget> included (``summarise`` gets the budget)
         cells = "".join(f"{s[k]['mean']:>11.3f} ± {s[k]['se']:<5.3f}" if k in s else f"{'':>18s}"
                         for k in keys)
         rep = next((f"{k[13:]} {v['mean']:.3f} ± {v['se']:.3f}" for k, v in s.items()

@@ -10,7 +10,8 @@ Writes the results JSON::
                           "checkpoint_sha1": {...}}},
      "optimum": {...}, "environment": {...}}
 
-The summary (``summarise``) has, per number of evaluations k, the best-so-far (``best@k``),
+The summary (``summarise``) has, per number of evaluations k (``SUMMARY_AT`` within the
+budget, and the budget itself), the best-so-far (``best@k``),
 its top fraction in a table (``top_fraction@k``), and the report (e.g. test accuracy) of the
 incumbent at k (``report_<key>@k`` and, in a table, ``report_top_fraction_<key>@k``); the
 settings are the run's ``strategies.run_settings``; ``checkpoint_sha1`` (only for methods
@@ -120,12 +121,23 @@ def _one_run(cfg: HarnessConfig, method: str, seed: int, ckpt: str | None,
     return run.to_json()
 
 
-def summarise(runs: list[dict], bench=None) -> dict:
-    """Mean / standard error of best-so-far at ``SUMMARY_AT``, plus the final best's report
-    and, with a full table, its top fraction (share of the space strictly better)."""
+def summary_points(budget: int | None) -> list[int]:
+    """Evaluation counts ``summarise`` reports at: ``SUMMARY_AT`` (those within ``budget``)
+    and ``budget`` itself (when given)."""
+    if budget is None:
+        return list(SUMMARY_AT)
+    return sorted({k for k in SUMMARY_AT if k <= budget} | {int(budget)})
+
+
+def summarise(runs: list[dict], bench=None, budget: int | None = None) -> dict:
+    """Mean / standard error of best-so-far at ``SUMMARY_AT`` and at ``budget`` (when given:
+    ``best@<budget>`` also for a budget outside ``SUMMARY_AT``), the incumbent's report at
+    the same counts, plus the final best's report and, with a full table, its top fraction
+    (share of the space strictly better)."""
     out: dict = {"n_runs": len(runs)}
     curves = [np.array([h["best_so_far"] for h in r["history"]]) for r in runs]
-    for k in SUMMARY_AT:
+    at = summary_points(budget)
+    for k in at:
         vals = [c[k - 1] for c in curves if len(c) >= k]
         if len(vals) == len(runs) and vals:
             out[f"best@{k}"] = _mean_se(vals)
@@ -133,7 +145,7 @@ def summarise(runs: list[dict], bench=None) -> dict:
                 out[f"top_fraction@{k}"] = _mean_se([bench.top_fraction(v) for v in vals])
     # the incumbent's report (e.g. its test accuracy) after k evaluations: on a noisy or
     # saturated searched metric the best-so-far value rewards luck, the report does not
-    for k in SUMMARY_AT:
+    for k in at:
         reps = [_incumbent_report(r["history"][:k]) for r in runs if len(r["history"]) >= k]
         if len(reps) != len(runs) or not reps:
             continue
@@ -415,7 +427,7 @@ def _as_completed(futs):
 def _write(results: dict, done: dict, cfg: HarnessConfig, bench, output: Path) -> dict:
     for m in cfg.methods:
         runs = [done[(m, s)] for s in cfg.seeds if (m, s) in done]
-        results["results"][m].update(runs=runs, summary=summarise(runs, bench))
+        results["results"][m].update(runs=runs, summary=summarise(runs, bench, cfg.budget))
     atomic_write_json(output, results)
     return results
 

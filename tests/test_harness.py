@@ -221,3 +221,32 @@ def test_base_auto_prior_is_tagged_by_its_weights(method):
     settings = _run_settings(method, "nb201", None)
     assert settings["pretrained"] == str(folder)
     assert _checkpoint_fingerprints(settings) == {"pretrained": weights_fingerprint(folder)}
+
+
+def test_summary_has_the_budget_outside_summary_at(tmp_path, capsys):
+    """A budget outside ``SUMMARY_AT`` (here 13) gets ``best@13``, ``top_fraction@13`` and the
+    report keys at 13 in the results' summary, and the printed table shows the summary's
+    value (not a recomputed one)."""
+    import json
+
+    import numpy as np
+
+    from metanas.cli import _print_summary
+    from metanas.harness import HarnessConfig, run_harness, summarise
+
+    cfg = HarnessConfig(space="nb201", task="nb201/cifar10", methods=["rs"],
+                        seeds=[0, 1], budget=13)
+    res = run_harness(cfg, tmp_path / "r.json")
+    s = res["results"]["rs"]["summary"]
+    assert {"best@10", "best@13", "top_fraction@10", "top_fraction@13"} <= set(s)
+    assert "best@20" not in s
+    assert {"report_test@13", "report_top_fraction_test@13"} <= set(s)
+    runs = res["results"]["rs"]["runs"]
+    assert s["best@13"]["mean"] == np.mean([r["best_value"] for r in runs])
+    # without a budget: SUMMARY_AT only, as before
+    assert "best@13" not in summarise(runs)
+    assert json.loads((tmp_path / "r.json").read_text())["results"]["rs"]["summary"] == s
+    doctored = json.loads(json.dumps(res))
+    doctored["results"]["rs"]["summary"]["best@13"] = {"mean": 12.345, "se": 0.5}
+    _print_summary(doctored)
+    assert "12.345 ± 0.500" in capsys.readouterr().out

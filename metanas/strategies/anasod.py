@@ -127,12 +127,9 @@ class _AnasodBase(Strategy):
         return out
 
     def incumbent_encoding(self) -> np.ndarray | None:
-        inc = self.incumbent
-        if inc is None or not np.isfinite(inc[1]):
-            y = np.asarray(self.y, dtype=np.float64)
-            if not np.isfinite(y).any():
-                return None
-            inc = (self.X[int(np.nanargmax(np.where(np.isfinite(y), y, np.nan)))], 0.0)
+        inc = self.incumbent  # the best finite observation; None when there is none
+        if inc is None:
+            return None
         return opdist(self.space, [inc[0]])[0]
 
     def concentration(self, beta: float) -> np.ndarray:

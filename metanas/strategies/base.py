@@ -130,9 +130,12 @@ class Strategy:
 
     @property
     def incumbent(self) -> tuple[Arch, float] | None:
-        if not self.y:
+        """The best finite observation ``(arch, value)`` (the first of equal ones); ``None``
+        when nothing finite is observed (a failed NaN / inf evaluation is never the best)."""
+        y = np.asarray(self.y, dtype=np.float64)
+        if not np.isfinite(y).any():
             return None
-        i = int(np.argmax(self.y))
+        i = int(np.argmax(np.where(np.isfinite(y), y, -np.inf)))
         return self.X[i], self.y[i]
 
     def sample_unseen(self, n: int, exclude: set[Arch] | None = None,

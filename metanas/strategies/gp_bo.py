@@ -104,7 +104,12 @@ class GPBO(Strategy):
             ``Kernel`` or a callable ``dim -> Kernel`` (see ``surrogates.gp.make_kernel``).
         likelihood: a gpytorch Gaussian ``Likelihood`` or zero-argument factory; ``None``:
             botorch's default (inferred homoscedastic noise).
-        standardize: ``Standardize`` outcome transform.
+        standardize: ``Standardize`` outcome transform (default). Off, the (warped) values
+            are fitted on their own scale: ``"matern52"`` / ``"rbf"``, which have no output
+            scale of their own, are then wrapped in a ``ScaleKernel`` and the fit starts at
+            the values' mean and variance (``surrogates.gp.build_gp``); on raw accuracies
+            (variance ~80) the unit-variance kernel would otherwise leave the whole signal
+            to the noise.
         warp: ``"copula"`` maps the observed values to standard-normal quantiles of their
             ranks before the fit (``Phi^-1((rank - 0.5) / n)``, ties averaged), so a few
             failed or degenerate architectures (NB201 / TransNAS cells whose output is zero

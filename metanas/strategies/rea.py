@@ -29,6 +29,7 @@ no extra state is needed for an exact resume.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -81,7 +82,10 @@ class RegularizedEvolution(Strategy):
         pop, vals = self.population()
         k = min(self.tournament_size, len(pop))
         idx = self.rng.choice(len(pop), size=k, replace=False)
-        best = max(idx, key=lambda i: vals[int(i)])  # first of equals in draw order
+        # first of equals in draw order; a failed (NaN / inf) member never wins over a
+        # finite one (a NaN compares False both ways, so max kept it whenever drawn first)
+        best = max(idx, key=lambda i: vals[int(i)] if math.isfinite(vals[int(i)])
+                   else -math.inf)
         return pop[int(best)]
 
     def _child(self, parent: Arch, exclude: set[Arch]) -> Arch:

@@ -56,7 +56,7 @@ with warnings.catch_warnings():  # torch.jit deprecation notices of linear_opera
     )
     from botorch.posteriors.gpytorch import GPyTorchPosterior
     from gpytorch.distributions import MultivariateNormal
-    from gpytorch.kernels import Kernel
+    from gpytorch.kernels import Kernel, ScaleKernel
     from gpytorch.likelihoods import Likelihood
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
@@ -66,6 +66,8 @@ DTYPE = torch.float64
 
 #: ``kernel`` names understood by ``build_gp``
 KERNELS = ("matern52", "rbf", "matern52-gamma")
+#: the ``KERNELS`` without an output scale (unit prior variance: for standardised outcomes)
+UNSCALED_KERNELS = ("matern52", "rbf")
 
 KernelSpec = str | Kernel | Callable[[int], Kernel]
 LikelihoodSpec = Likelihood | Callable[[], Likelihood] | None
@@ -75,7 +77,8 @@ def make_kernel(kernel: KernelSpec, dim: int) -> Kernel:
     """Kernel module for ``dim`` input features.
 
     ``kernel``: ``"matern52"`` (ARD Matern-5/2, dimension-scaled log-normal lengthscale
-    prior, no output scale since outcomes are standardised), ``"rbf"`` (botorch's default
+    prior, no output scale since outcomes are standardised: ``build_gp`` adds one when they
+    are not), ``"rbf"`` (botorch's default
     SingleTaskGP kernel: the same with an RBF), ``"matern52-gamma"`` (the classic
     ``ScaleKernel(Matern-5/2 ARD)`` with Gamma priors of Snoek et al. / older botorch), a
     ``gpytorch`` ``Kernel`` instance (deep-copied, so every fit starts from it) or a
@@ -110,7 +113,11 @@ def build_gp(
         likelihood: ``None`` (botorch's Gaussian likelihood, inferred homoscedastic noise),
             a ``Likelihood`` instance (deep-copied) or a zero-argument factory.
         standardize: outcome transform ``Standardize(m=1)`` (zero mean, unit variance), so
-            hyperparameter priors see the same scale on every task.
+            hyperparameter priors see the same scale on every task. ``"matern52"`` and
+            ``"rbf"`` have no output scale (unit prior variance, right for standardised
+            outcomes); without ``standardize`` they are wrapped in a ``ScaleKernel`` (a
+            fitted output scale), else on raw values (e.g. accuracies with variance ~80) the
+            inferred noise has to absorb the whole signal. Other kernels are used as given.
     """
     X = torch.as_tensor(train_X, dtype=DTYPE)
     Y = torch.as_tensor(train_Y, dtype=DTYPE, device=X.device)
@@ -125,10 +132,21 @@ def build_gp(
         lik = likelihood()
     else:
         lik = None
+    covar = make_kernel(kernel, X.shape[-1])
+    if not standardize and isinstance(kernel, str) and kernel in UNSCALED_KERNELS:
+        covar = ScaleKernel(covar)
     with quiet_warnings():
-        return SingleTaskGP(
-            X, Y, likelihood=lik, covar_module=make_kernel(kernel, X.shape[-1]),
+        gp = SingleTaskGP(
+            X, Y, likelihood=lik, covar_module=covar,
             outcome_transform=Standardize(m=1) if standardize else None)
+    if not standardize and Y.shape[-2] > 1:
+        # raw outcomes: start the fit at their scale (mean, and variance as the output scale)
+        # instead of 0 and 1, which L-BFGS-B leaves only slowly
+        with torch.no_grad():
+            gp.mean_module.constant.fill_(float(Y.mean()))
+            if isinstance(covar, ScaleKernel) and float(Y.var()) > 0:
+                covar.outputscale = float(Y.var())
+    return gp
 
 
 # ---------------------------------------------------------------------- warnings
