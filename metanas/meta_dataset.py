@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -834,9 +835,143 @@ def load_user_table(path: str | os.PathLike, space: str, metric: str,
         "default_metric": metric, "report_metric": report_metric,
         "source": str(p), "licence": "user-provided",
     }])
-    return MetaDataset(tasks, pd.concat(frames, ignore_index=True), None, name=tid)
+    md = MetaDataset(tasks, pd.concat(frames, ignore_index=True), None, name=tid)
+    USER_TABLES[tid] = md
+    return md
+
+
+# ---------------------------------------------------------------------------- same task
+#: the user tables ``load_user_table`` loaded, by task id (the latest of an id wins): a
+#: task-aware strategy is given only the benchmark's task id (``user/<stem>``), and
+#: :func:`same_tasks` finds the table's content here
+USER_TABLES: dict[str, MetaDataset] = {}
+#: how ``metanas.train.build.task_record`` records a live task's ``TaskSpec`` id
+_LIVE_DESCRIPTION = re.compile(r"^live training on (.+?): \d+ classes")
+#: content match of a user table: at least this many shared archs, this share equal
+SAME_MIN_ARCHS, SAME_MIN_EQUAL = 20, 0.9
+LIVE_PREFIX = "dataset:"  # as metanas.benchmarks.live.PREFIX
+
+
+def task_spec_id(text: str) -> str | None:
+    """The normalised ``TaskSpec`` id of a live task (``"dataset:digits:classes=3,2:epochs=4"``
+    or ``"digits:classes=2,3"`` -> ``"digits:classes=2,3"``; ``TrainConfig`` options
+    dropped), ``None`` when ``text`` is no task spec."""
+    from .train import TaskSpec, TrainConfig
+    from dataclasses import fields
+
+    t = str(text)
+    if t.startswith(LIVE_PREFIX):
+        t = t[len(LIVE_PREFIX):]
+    try:
+        spec, _ = TaskSpec.parse_with_extras(t, allowed_extra=[f.name for f in fields(TrainConfig)])
+    except Exception:
+        return None
+    return spec.id
+
+
+def live_specs(md: MetaDataset) -> dict[str, str]:
+    """``{task id: TaskSpec id}`` of ``md``'s live-trained tasks (from the description
+    ``metanas.train.build`` records; cached)."""
+    cache = md.__dict__.get("_live_specs")
+    if cache is None:
+        cache = {}
+        for tid, desc in zip(md.tasks["task"], md.tasks["description"]):
+            m = _LIVE_DESCRIPTION.match(str(desc or ""))
+            if m:
+                cache[str(tid)] = m.group(1)
+        md.__dict__["_live_specs"] = cache
+    return cache
+
+
+def _content_matches(md: MetaDataset, table: pd.Series, space: str | None) -> list[str]:
+    """Tasks of ``md`` whose searched-metric table (``default_metric`` at split ``valid``,
+    any fidelity) has ``table``'s values on >= ``SAME_MIN_EQUAL`` of >= ``SAME_MIN_ARCHS``
+    shared archs."""
+    table = table[~table.index.duplicated()]
+    if len(table) < SAME_MIN_ARCHS:
+        return []
+    tasks = md.tasks if space is None else md.tasks[md.tasks["space"] == space]
+    metric = dict(zip(tasks["task"], tasks["default_metric"]))
+    tr = md.triples
+    tr = tr[tr["task"].isin(metric.keys()) & (tr["split"] == "valid")
+            & tr["arch"].isin(table.index)]
+    tr = tr[tr["metric"].to_numpy() == tr["task"].map(metric).to_numpy()]
+    if not len(tr):
+        return []
+    eq = tr["value"].to_numpy() == table.reindex(tr["arch"]).to_numpy()
+    g = pd.DataFrame({"task": tr["task"].to_numpy(), "fidelity": tr["fidelity"].to_numpy(),
+                      "eq": eq}).groupby(["task", "fidelity"], sort=True)["eq"].agg(["size", "sum"])
+    hit = g[(g["size"] >= SAME_MIN_ARCHS) & (g["sum"] >= SAME_MIN_EQUAL * g["size"])]
+    return sorted({str(t) for t, _ in hit.index})
+
+
+def same_tasks(md: MetaDataset, target, space: str | None = None) -> list[str]:
+    """The task ids of ``md`` that are the same task as ``target`` (sorted), for the
+    not-a-transfer-setting checks of meta-learned methods.
+
+    ``target``: a task id or unique short name of ``md`` (:meth:`MetaDataset.resolve_task`);
+    a live task (``"dataset:<TaskSpec id>[:<TrainConfig option>]..."`` or a ``TaskSpec`` id):
+    the live-trained tasks of ``md`` recorded with the same normalised ``TaskSpec`` (same
+    data, classes and split; the training recipe may differ); a user table (a one-task
+    ``MetaDataset``, a ``Series`` ``arch -> value``, or the id of a table
+    :func:`load_user_table` loaded): the tasks with the same values (``_content_matches``).
+    ``space``: only tasks of that space.
+    """
+    if isinstance(target, MetaDataset):
+        tid = target.task_ids()[0]
+        return _content_matches(md, target.table(tid), space)
+    if isinstance(target, pd.Series):
+        return _content_matches(md, target, space)
+    if target is None:
+        return []
+    text = str(target)
+    if text in USER_TABLES and text not in md._task_pos:
+        user = USER_TABLES[text]
+        return _content_matches(md, user.table(user.task_ids()[0]), space)
+    out: set[str] = set()
+    try:
+        out.add(md.resolve_task(text))
+    except UserInputError:
+        pass
+    if not out or text.startswith(LIVE_PREFIX):
+        specs = live_specs(md)
+        if specs:
+            sid = task_spec_id(text)
+            out.update(t for t, s in specs.items() if sid is not None and s == sid)
+    if space is not None:
+        keep = set(md.tasks["task"][md.tasks["space"] == space])
+        out &= keep
+    return sorted(out)
+
+
+def task_keys(md: MetaDataset | None, task) -> set[str]:
+    """What identifies ``task`` across naming schemes: its text, the ``md`` tasks it is the
+    same as (:func:`same_tasks`) and its normalised ``TaskSpec`` id (a live task's own or the
+    one a live-trained ``md`` task records)."""
+    keys: set[str] = set()
+    if isinstance(task, str):
+        keys.add("id:" + task)
+    ids = same_tasks(md, task) if md is not None else []
+    keys.update("id:" + t for t in ids)
+    specs = live_specs(md) if md is not None else {}
+    keys.update("spec:" + specs[t] for t in ids if t in specs)
+    if isinstance(task, str) and (task.startswith(LIVE_PREFIX) or not ids):
+        sid = task_spec_id(task)
+        if sid is not None:
+            keys.add("spec:" + sid)
+    return keys
+
+
+def same_task_in(md: MetaDataset | None, target, names: Iterable[str]) -> list[str]:
+    """The ``names`` (task ids of a meta-training run: meta-dataset ids or ``TaskSpec`` ids)
+    that are the same task as ``target`` (see :func:`task_keys`), in their order."""
+    if target is None:
+        return []
+    want = task_keys(md, target)
+    return [n for n in names if task_keys(md, n) & want]
 
 
 __all__ = ["MetaDataset", "MetaDatasetNotFound", "load_user_table", "list_collections",
            "shipped_root", "TASKS_SCHEMA", "TRIPLES_SCHEMA", "PROXIES_SCHEMA", "SPLITS",
-           "FORMAT_VERSION", "COST_METRIC", "UNKNOWN_FIDELITY", "table_to_parquet_bytes"]
+           "FORMAT_VERSION", "COST_METRIC", "UNKNOWN_FIDELITY", "table_to_parquet_bytes",
+           "same_tasks", "same_task_in", "task_keys", "task_spec_id", "USER_TABLES"]

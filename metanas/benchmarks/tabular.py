@@ -10,6 +10,7 @@ path to an evaluator.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from functools import lru_cache
@@ -27,6 +28,36 @@ from ..spaces import get as get_space
 from .base import Evaluation
 
 ReportSpec = str | Sequence[str] | Mapping[str, str] | None
+
+logger = logging.getLogger(__name__)
+#: (task, searched table, reports) already warned about as searching the test split
+_TEST_SEARCH_WARNED: set[tuple] = set()
+
+
+def _warn_test_search(tid: str, values: pd.Series, reports: Mapping[str, pd.Series],
+                      md: MetaDataset) -> None:
+    """Warn (once per process and setting) when the search reads the test split or a table
+    the run also reports: the reported figures are then no unbiased estimate."""
+    m, sp = values.attrs["metric"], values.attrs["split"]
+    same = sorted(k for k, r in reports.items()
+                  if (r.attrs.get("metric"), r.attrs.get("split")) == (m, sp))
+    if sp != "test" and not same:
+        return
+    key = (tid, m, sp, tuple(same))
+    if key in _TEST_SEARCH_WARNED:
+        return
+    _TEST_SEARCH_WARNED.add(key)
+    if sp != "test":  # a report read from the searched (valid) table
+        logger.warning("task %s: the searched table %s_%s is also reported (as %s): the "
+                       "reported figures are not an unbiased estimate; report a test-split "
+                       "metric", tid, sp, m, ", ".join(map(repr, same)))
+        return
+    valid = {mm for mm, ss, _ in md._groups(tid) if ss == "valid"}
+    fix = (f"search valid_{m}" if m in valid else
+           f"search a valid-split metric ({', '.join(sorted('valid_' + v for v in valid))})"
+           if valid else "search a valid-split metric")
+    logger.warning("task %s: searching the test split (test_%s): the reported test figures "
+                   "are not an unbiased estimate; %s", tid, m, fix)
 
 
 @lru_cache(maxsize=8)
@@ -153,6 +184,7 @@ class TabularBenchmark:
         if len(c):
             cfids = sorted(int(f) for f in c["fidelity"].unique())
             costs = md.table(tid, COST_METRIC, "valid", fid if fid in cfids else cfids[-1])
+        _warn_test_search(tid, values, reports, md)
         return cls(space, tid, values, metric=metric if metric is not None else values.name,
                    reports=reports, costs=costs, fidelity=fid)
 

@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 #: (space, excluded task, meta-dataset key, seed, config) -> MetaPredictor
 PREDICTOR_CACHE: dict[tuple, "MetaPredictor"] = {}
 _MD_CACHE: dict[str, Any] = {}
+#: (target, same tasks) pairs already warned about (``_excluded``)
+_SAME_WARNED: set[tuple] = set()
 
 
 def _shipped_md():
@@ -96,7 +98,8 @@ def source_of(task: str) -> str:
     return str(task).split("/", 1)[0]
 
 
-def training_table(md, space: CellSpace, exclude: str | None, min_task_archs: int = 2,
+def training_table(md, space: CellSpace, exclude: str | Sequence[str] | None,
+                   min_task_archs: int = 2,
                    exclude_sources: Sequence[str] = ()):
     """``(tasks, arch_rows [n], targets [n], task_of_row [n], embeddings {task: vec|None})``:
     the within-task percentile rank of the search metric, for every task of ``space`` with at
@@ -105,8 +108,9 @@ def training_table(md, space: CellSpace, exclude: str | None, min_task_archs: in
     import pandas as pd
 
     tasks = md.tasks[md.tasks["space"] == space.name]
-    if exclude is not None:
-        tasks = tasks[tasks["task"] != exclude]
+    if exclude is not None:  # one task id, or several (the target and its copies)
+        drop = {exclude} if isinstance(exclude, str) else set(exclude)
+        tasks = tasks[~tasks["task"].isin(drop)]
     if exclude_sources:
         tasks = tasks[~tasks["task"].map(source_of).isin(set(exclude_sources))]
     metric = dict(zip(tasks["task"], tasks["default_metric"]))
@@ -268,6 +272,7 @@ class MetaD2A(Strategy):
         self._md_key = md_key
         self.task = (md.resolve_task(task) if task is not None and _resolvable(md, task)
                      else task)
+        self._exclude = _excluded(md, space, self.task, config["exclude_sources"], m)
         self.predictor_seed = (int(self.rng.integers(2**31 - 1)) if predictor_seed is None
                                else int(predictor_seed))
         self.config = config
@@ -275,7 +280,7 @@ class MetaD2A(Strategy):
 
     @property
     def predictor(self) -> MetaPredictor:
-        return get_predictor(self.space, self.meta_dataset, self.task, self.predictor_seed,
+        return get_predictor(self.space, self.meta_dataset, self._exclude, self.predictor_seed,
                              self._md_key, **self.config)
 
     @property
@@ -340,6 +345,28 @@ def _check_sources(value: Any, md, method: str) -> tuple[str, ...]:
         raise UserInputError(f"{method}: exclude_sources {unknown[0]!r} is no collection of "
                              f"the meta-dataset; choose from {', '.join(sorted(known))}")
     return tuple(sorted(set(value)))
+
+
+def _excluded(md, space: CellSpace, task: Any, exclude_sources: Sequence[str], method: str):
+    """What meta-training leaves out for target ``task``: the task itself (its id, as
+    always) and every other task of ``md`` that is the same task
+    (``metanas.meta_dataset.same_tasks``: a live spec equal to a live-trained task, a user
+    table copying a task's values), with a warning; a tuple of ids only in that case, so
+    the predictor (and its cache key) is unchanged otherwise."""
+    from ..meta_dataset import same_tasks
+
+    if task is None:
+        return None
+    same = same_tasks(md, task, space=space.name)
+    extra = [t for t in same if t != task and source_of(t) not in set(exclude_sources)]
+    if not extra:
+        return task
+    if (str(task), tuple(extra)) not in _SAME_WARNED:  # once per process, not per seed
+        _SAME_WARNED.add((str(task), tuple(extra)))
+        logger.warning("%s: the target task %r is the same task as %s of the meta-dataset "
+                       "(not a transfer setting); left out of meta-training", method, task,
+                       ", ".join(extra))
+    return tuple(sorted({str(task), *extra}))
 
 
 def _resolvable(md, task: str) -> bool:

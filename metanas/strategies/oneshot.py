@@ -240,6 +240,16 @@ class _BaseFamily(OneShotStrategy):
         self.pretrained = pretrained
         has_data = data is not None or task is not None
         self._prior = load_prior(pretrained, space, need=has_data)
+        ckpt = self._prior[1] if self._prior is not None else None
+        if ckpt is not None and isinstance(task, str):
+            from ._leak import warn_if_seen
+
+            folder = (shipped_prior(space.name) if str(pretrained).lower() == "auto"
+                      else pretrained)
+            # its meta-training tasks are TaskSpec ids (``digits:classes=...``): compared
+            # with the target's normalised TaskSpec
+            warn_if_seen(logger, self.name, folder, task, ckpt.training_tasks,
+                         ckpt.val_tasks)
 
     @classmethod
     def resolve_setting(cls, key: str, value: Any, space: str) -> Any:

@@ -584,11 +584,14 @@ class TNAS(Strategy):
                                    "samples of this featuriser); using the learned no-data "
                                    "embedding", shape, ckpt, want)
                 self._samples = None
-        if (isinstance(self.task, str) and self.task in entry["training_tasks"]
-                and (str(ckpt), self.task) not in _LEAK_WARNED):
-            _LEAK_WARNED.add((str(ckpt), self.task))  # once per process, not once per seed
-            logger.warning("tnas: the checkpoint %s was meta-trained on the target task %r "
-                           "(not a transfer setting)", ckpt, self.task)
+        if ckpt is not None and isinstance(self.task, str):
+            from ._leak import read_val_tasks, warn_if_seen
+
+            # trained or validated on the target (an id, short name, live spec or user table
+            # the same as one of its tasks); once per process, not once per seed
+            warn_if_seen(logger, "tnas", ckpt, self.task, entry["training_tasks"],
+                         read_val_tasks(ckpt), md_factory=self._load_meta_dataset,
+                         warned=_LEAK_WARNED)
 
     @staticmethod
     def _read_context(ckpt: Path):
@@ -800,7 +803,8 @@ class TNAS(Strategy):
             L = model.train_cholesky(model.features(X))
             H = torch.stack([torch.ones_like(y), pm.lookup(X).to(y)], dim=-1)
             KiH = torch.cholesky_solve(H, L)
-            beta = torch.linalg.solve(H.T @ KiH + 1e-6 * torch.eye(2, dtype=H.dtype),
+            eye = torch.eye(2, dtype=H.dtype, device=H.device)
+            beta = torch.linalg.solve(H.T @ KiH + 1e-6 * eye,
                                       KiH.T @ y.unsqueeze(-1)).squeeze(-1)
             w = float(beta[1].clamp_min(0.0))
             pm.weight.fill_(w)

@@ -472,3 +472,97 @@ def test_train_meta_cli_uncached_hub_meta_dataset_is_one_line(tmp_path, capsys, 
     with pytest.raises(SystemExit):
         train_meta.main(["--help"])
     assert "Hub dataset id org/name" in " ".join(capsys.readouterr().out.split())
+
+
+def test_inner_optimizer_default_adam_sgd_opt_in_and_on_the_card(md, tmp_path, monkeypatch):
+    """The Reptile inner loop is Adam by default (the shipped checkpoints' recipe) and SGD
+    (Algorithm 1 as written) with ``inner_optimizer="sgd"``; the card says which."""
+    from metanas.errors import UserInputError
+    from metanas.meta import reptile
+
+    assert TrainConfig().inner_optimizer == "adam"
+    with pytest.raises(UserInputError, match="inner_optimizer must be one of adam, sgd"):
+        TrainConfig(inner_optimizer="rmsprop").check()
+    used = []
+    real = reptile._make_optimizer
+
+    def spy(name, params, lr):
+        used.append(name)
+        return real(name, params, lr)
+
+    monkeypatch.setattr(reptile, "_make_optimizer", spy)
+    for opt in ("adam", "sgd"):
+        used.clear()
+        kw = {} if opt == "adam" else {"inner_optimizer": "sgd"}
+        train(_cfg(iters=2, val_k=30, **kw), tmp_path / opt, progress=False, md=md)
+        assert used and set(used) == {opt}
+        card = (tmp_path / opt / "README.md").read_text()
+        assert f"| inner optimiser, steps v, inner lr, outer lr | {opt}, 2," in card
+        assert 'inner_optimizer=\\"sgd\\"' in card or 'inner_optimizer="sgd"' in card
+    assert "Adam in the inner loop" in (tmp_path / "adam" / "README.md").read_text()
+
+
+def test_runs_saved_before_inner_optimizer_count_as_adam(md, tmp_path, monkeypatch):
+    """A run / checkpoint saved without ``inner_optimizer`` (all before it existed, the
+    shipped ones included) is an Adam run: it resumes with the default settings, is refused
+    for ``"sgd"``, and ``tnas_loto.trained_checkpoint`` reuses it instead of re-training."""
+    from metanas.errors import UserInputError
+    from metanas.meta.tnas_train import STATE_NAME
+
+    for d in ("nb201", "transnas_micro"):
+        old = json.loads((ROOT / "pretrained" / f"tnas-{d}" / STATE_NAME).read_text())
+        assert old.get("config", {}).get("inner_optimizer", "adam") == "adam"
+    out = tmp_path / "run"
+    train(_cfg(), out, progress=False, md=md)
+    sp = out / STATE_NAME
+    st = json.loads(sp.read_text())
+    del st["config"]["inner_optimizer"]
+    sp.write_text(json.dumps(st))
+    with pytest.raises(UserInputError, match="with inner_optimizer='adam', not 'sgd'"):
+        train(_cfg(iters=6, inner_optimizer="sgd"), out, resume=True, progress=False, md=md)
+    again = train(_cfg(iters=6), out, resume=True, progress=False, md=md)
+    assert again["iter"] == 6 and again["config"]["inner_optimizer"] == "adam"
+
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks import tnas_loto
+    finally:
+        sys.path.remove(str(ROOT))
+    from dataclasses import asdict
+
+    d = tmp_path / "loto"
+    d.mkdir()
+    cfg = TrainConfig(space="transnas_micro", exclude=["transnas_micro/jigsaw"], iters=3)
+    saved = asdict(cfg)
+    del saved["inner_optimizer"]
+    (d / STATE_NAME).write_text(json.dumps({"config": saved, "done": True, "wall_s": 7.0}))
+    monkeypatch.setattr(tnas_train, "train", lambda *a, **k: pytest.fail("re-trained"))
+    assert tnas_loto.trained_checkpoint(d, cfg, lambda m: None, "x", "cmd") == (d, 7.0)
+
+
+def test_batch_nll_makes_its_tensors_on_the_data_device():
+    """``batch_nll`` creates its group ids and identity on the device of the data (not the
+    default device), so meta-training runs on an accelerator."""
+    from torch.overrides import TorchFunctionMode
+
+    class Factories(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in (torch.full, torch.eye):
+                self.calls.append((func.__name__, "device" in kwargs))
+            return func(*args, **kwargs)
+
+    torch.manual_seed(0)
+    model = tnas_train._build_model(_cfg(), None).double()
+    rng = np.random.default_rng(0)
+    X = [torch.as_tensor(np.array([SPACE.sample(rng)[0] for _ in range(4)]), dtype=torch.float64)
+         for _ in range(2)]
+    batch = tnas_train.Batch([(x, torch.randn(4, dtype=torch.float64), None) for x in X])
+    with Factories() as mode:
+        loss = tnas_train.batch_nll(model, batch)
+    assert torch.isfinite(loss)
+    assert {c[0] for c in mode.calls} == {"full", "eye"} and all(c[1] for c in mode.calls)

@@ -527,3 +527,28 @@ def test_tables_prior_ranks_by_the_training_tasks_tables(tiny_ckpt, caplog):
     assert "prior='tables': no table" in caplog.text
     with pytest.raises(ValueError, match="prior must be one of"):
         make(0, pretrained=tiny_ckpt, prior="table")
+
+
+def test_transfer_mean_fit_makes_its_identity_on_the_data_device(tiny_ckpt):
+    """The transfer mean's GLS solve creates its identity on the device of the data."""
+    from torch.overrides import TorchFunctionMode
+
+    class Eyes(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func is torch.eye:
+                self.calls.append("device" in kwargs)
+            return func(*args, **kwargs)
+
+    st = make(0, pretrained=tiny_ckpt, transfer_mean=True, adapt=False)
+    rng = np.random.default_rng(0)
+    archs = [SPACE.from_index(int(i)) for i in rng.choice(SPACE.size, 8, replace=False)]
+    st.tell(archs, [float(v) for v in rng.normal(size=8)])
+    st.prior_ranking()
+    with Eyes() as mode:
+        st.fit_model()
+    assert mode.calls and all(mode.calls)
