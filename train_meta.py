@@ -119,6 +119,9 @@ def main(argv=None) -> int:
                         "--top-quantile archs (default 0: uniform mini-batches)")
     p.add_argument("--top-quantile", type=float, default=None,
                    help="tnas: the top of a task for --top-share (default 0.05)")
+    p.add_argument("--inner-optimizer", choices=("adam", "sgd"), default=None,
+                   help="tnas: inner-loop optimiser, a fresh state per task (default adam, as "
+                        "the shipped checkpoints; the paper's Algorithm 1 writes sgd)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
@@ -160,7 +163,7 @@ def main(argv=None) -> int:
                       val_every=a.val_every, patience=a.patience, seed=a.seed,
                       balance_sources=a.balance_sources, meta_dataset=a.meta_dataset,
                       target_transform=a.target_transform, top_share=a.top_share,
-                      top_quantile=a.top_quantile)
+                      top_quantile=a.top_quantile, inner_optimizer=a.inner_optimizer)
     cmd = command_line(["train_meta.py"] + _recipe_args(argv))
     try:
         st = train(cfg, a.out, resume=a.resume, progress=not a.no_progress, command=cmd)
@@ -179,7 +182,7 @@ def main(argv=None) -> int:
 # options whose default depends on --method (argparse default None; filled by _fill_defaults)
 _METHOD_OPTIONS = ("iters", "inner_steps", "inner_lr", "outer_lr", "outer_lr_final", "val_every",
                    "patience", "batch_size")
-_TNAS_ONLY = ("target_transform", "top_share", "top_quantile")
+_TNAS_ONLY = ("target_transform", "top_share", "top_quantile", "inner_optimizer")
 
 
 def _fill_defaults(a, cfg, names) -> None:

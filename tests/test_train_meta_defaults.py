@@ -73,11 +73,12 @@ def test_tnas_config_with_default_flags_is_unchanged(train_meta, monkeypatch, tm
                        ["--iters", "7", "--inner-steps", "2", "--inner-lr", "0.3",
                         "--outer-lr", "0.4", "--outer-lr-final", "0.2", "--batch-size", "9",
                         "--val-every", "3", "--patience", "0", "--target-transform", "copula",
-                        "--top-share", "0.5", "--top-quantile", "0.1"])
+                        "--top-share", "0.5", "--top-quantile", "0.1",
+                        "--inner-optimizer", "sgd"])
     assert asdict(cfg) == asdict(TrainConfig(
         space="nb201", iters=7, inner_steps=2, inner_lr=0.3, outer_lr=0.4, outer_lr_final=0.2,
         batch_size=9, val_every=3, patience=0, target_transform="copula", top_share=0.5,
-        top_quantile=0.1))
+        top_quantile=0.1, inner_optimizer="sgd"))
 
 
 def test_base_keeps_typed_values_equal_to_tnas_defaults(train_meta, monkeypatch, tmp_path):
@@ -98,6 +99,7 @@ def test_base_keeps_typed_values_equal_to_tnas_defaults(train_meta, monkeypatch,
     (["--batch-size", "0"], "batch_size must be an integer >= 1, got 0"),
     (["--target-transform", "standardise"], "--target-transform is an option of --method tnas"),
     (["--top-share", "0"], "--top-share is an option of --method tnas"),
+    (["--inner-optimizer", "sgd"], "--inner-optimizer is an option of --method tnas"),
 ])
 def test_base_bad_or_tnas_only_options_are_one_line(train_meta, capsys, tmp_path, extra, msg):
     tiny = ["--iters", "1", "--inner-steps", "1", "--n-tasks", "2", "--n-val", "0",
