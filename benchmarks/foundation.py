@@ -30,6 +30,10 @@ if str(ROOT) not in sys.path:
 from metanas.benchmarks import get_benchmark  # noqa: E402
 from metanas.harness import HarnessConfig, plot_results, run_harness  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (expected_method_settings, harness_settings,  # noqa: E402
+                    kept_tasks)
+
 DEFAULT_TASKS = ("nb201/cifar100", "transnas_micro/class_scene")
 
 
@@ -45,33 +49,24 @@ def expected_max_without_replacement(values: np.ndarray, k: int) -> float:
     return float(np.sum(v * np.exp(logp)))
 
 
-def merge_summary(path: Path, summary: dict, methods: list[str]) -> dict:
-    """``summary`` plus the other tasks of the summary at ``path`` made with the same seeds,
-    budget and methods (a task's methods are the keys of its ``methods`` entry)."""
-    from metanas.io import read_json
+def merge_summary(path: Path, summary: dict, methods: list[str], expected=None) -> dict:
+    """``summary`` plus the other tasks of the summary at ``path`` whose recorded settings
+    (seeds, budget and every method's run settings: ``common.harness_settings``) equal those
+    this run records for that task (``expected(task)``; default: what ``summary``'s seeds and
+    budget and ``methods`` give through the harness, ``expected_settings``)."""
+    if expected is None:
+        def expected(task):
+            return expected_settings(task, methods, summary["seeds"], summary["budget"])
+    kept = kept_tasks(path, expected, summary["tasks"],
+                      lambda msg: print(f"note: {msg}", file=sys.stderr))
+    return {**summary, "tasks": {**kept, **summary["tasks"]}}
 
-    if not path.exists():
-        return summary
-    try:
-        old = read_json(path)
-        old_tasks = dict(old.get("tasks", {}))
-    except (ValueError, OSError, AttributeError):
-        print(f"note: {path} is not a readable summary; writing a new one", file=sys.stderr)
-        return summary
-    merged = {**summary, "tasks": {}}
-    for task, row in old_tasks.items():
-        if task in summary["tasks"]:
-            continue
-        same = (old.get("seeds") == summary["seeds"] and old.get("budget") == summary["budget"]
-                and sorted(row.get("methods", {})) == sorted(methods))
-        if same:
-            merged["tasks"][task] = row
-        else:
-            print(f"note: dropping {task} from {path.name}: made with other settings "
-                  f"(seeds {old.get('seeds')}, budget {old.get('budget')}, methods "
-                  f"{','.join(row.get('methods', {}))}); rerun it with these", file=sys.stderr)
-    merged["tasks"].update(summary["tasks"])
-    return merged
+
+def expected_settings(task: str, methods, seeds: int, budget: int) -> dict:
+    """The settings a task entry made now with ``methods``, ``seeds`` and ``budget`` records
+    (the methods run with their defaults)."""
+    return harness_settings(seeds, budget,
+                            expected_method_settings(methods, task, lambda m, bench: None))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -129,7 +124,9 @@ def _main(argv=None) -> dict:
         row = {"optimum": res["optimum"],
                "rs_exact": {k: expected_max_without_replacement(vals, k)
                             for k in (20, 50, 100) if k <= args.budget},
-               "methods": {}}
+               "methods": {},
+               "settings": harness_settings(args.seeds, args.budget, {
+                   m: r["settings"] for m, r in res["results"].items()})}
         for m, r in res["results"].items():
             s = r["summary"]
             row["methods"][m] = {k: s[k] for k in s if k.startswith(("best@", "top_fraction@",

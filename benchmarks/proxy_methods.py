@@ -39,6 +39,10 @@ if str(ROOT) not in sys.path:
 from metanas.benchmarks import get_benchmark  # noqa: E402
 from metanas.harness import HarnessConfig, plot_results, run_harness  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (expected_method_settings, harness_settings,  # noqa: E402
+                    kept_tasks)
+
 DEFAULT_TASKS = ("nb201/cifar10", "nb201/cifar100", "nb201/imagenet16-120",
                  "transnas_micro/class_object", "transnas_micro/jigsaw")
 DEFAULT_METHODS = ("rs", "rea", "proxybo", "anasod-bo", "anasod-biased-rs", "bananas", "metad2a")
@@ -57,35 +61,29 @@ def evals_to_match(curve: np.ndarray, target: float, budget: int) -> int | str:
     return int(hit[0]) + 1 if hit.size else f"not within {budget}"
 
 
-def merge_summary(path: Path, summary: dict) -> dict:
-    """``summary`` plus the other tasks of the summary at ``path`` made with the same seeds,
-    budget and methods."""
-    from metanas.io import read_json
+def merge_summary(path: Path, summary: dict, expected=None) -> dict:
+    """``summary`` plus the other tasks of the summary at ``path`` whose recorded settings
+    (seeds, budget and every method's run settings: ``common.harness_settings``) equal those
+    this run records for that task (``expected(task)``; default: what ``summary``'s seeds,
+    budget and methods give through the harness, ``expected_settings``)."""
+    if expected is None:
+        def expected(task):
+            return expected_settings(task, summary["methods"], summary["seeds"],
+                                     summary["budget"])
+    kept = kept_tasks(path, expected, summary["tasks"],
+                      lambda msg: print(f"note: {msg}", file=sys.stderr))
+    return {**summary, "tasks": {**kept, **summary["tasks"]}}
 
-    if not path.exists():
-        return summary
-    try:
-        old = read_json(path)
-        old_tasks = dict(old.get("tasks", {}))
-    except (ValueError, OSError, AttributeError):
-        print(f"note: {path} is not a readable summary; writing a new one", file=sys.stderr)
-        return summary
-    merged = {**summary, "tasks": {}}
-    methods = sorted(summary["methods"])
-    for task, row in old_tasks.items():
-        if task in summary["tasks"]:
-            continue
-        same = (old.get("seeds") == summary["seeds"] and old.get("budget") == summary["budget"]
-                and sorted(old.get("methods") or []) == methods
-                and sorted(row.get("methods", {})) == methods)
-        if same:
-            merged["tasks"][task] = row
-        else:
-            print(f"note: dropping {task} from {path.name}: made with other settings (seeds "
-                  f"{old.get('seeds')}, budget {old.get('budget')}, methods "
-                  f"{','.join(row.get('methods', {}))}); rerun it with these", file=sys.stderr)
-    merged["tasks"].update(summary["tasks"])
-    return merged
+
+def method_kwargs(method: str, bench) -> dict | None:
+    """The harness keyword arguments of ``method`` on ``bench``'s task (the task id for the
+    task-aware ones)."""
+    return {"task": bench.task} if method in TASK_AWARE else None
+
+
+def expected_settings(task: str, methods, seeds: int, budget: int) -> dict:
+    """The settings a task entry made now with ``methods``, ``seeds`` and ``budget`` records."""
+    return harness_settings(seeds, budget, expected_method_settings(methods, task, method_kwargs))
 
 
 def main(argv=None) -> dict:
@@ -135,7 +133,7 @@ def _main(argv=None) -> dict:
     for task in tasks:
         t0 = time.perf_counter()
         bench = get_benchmark(task)
-        kwargs = {m: {"task": bench.task} for m in methods if m in TASK_AWARE}
+        kwargs = {m: method_kwargs(m, bench) for m in methods if method_kwargs(m, bench)}
         cfg = HarnessConfig(space=bench.space.name, task=task, methods=methods,
                             seeds=list(range(args.seeds)), budget=args.budget,
                             workers=args.workers, method_kwargs=kwargs)
@@ -143,7 +141,9 @@ def _main(argv=None) -> dict:
         res = run_harness(cfg, out / f"{stem}.json")
         plot_results(res, out / f"{stem}.png")
         row: dict = {"optimum": res["optimum"]["value"] if res.get("optimum") else None,
-                     "methods": {}, "harness_wall_s": time.perf_counter() - t0}
+                     "methods": {}, "harness_wall_s": time.perf_counter() - t0,
+                     "settings": harness_settings(args.seeds, args.budget, {
+                         m: r["settings"] for m, r in res["results"].items()})}
         ref = None
         if "rea" in res["results"] and res["results"]["rea"]["runs"]:
             ref = float(mean_curve(res["results"]["rea"]["runs"])[-1])

@@ -11,7 +11,12 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
+
+import common
+
+#: shared with the other benchmark scripts (``common.py``)
+kept_tasks, plain, read_json_or_none = common.kept_tasks, common.plain, common.read_json_or_none
 
 
 def add_harness_args(p: argparse.ArgumentParser, variants: dict, out: Path) -> None:
@@ -95,69 +100,6 @@ def check_names(p: argparse.ArgumentParser, option: str, given: Iterable[str],
             close = difflib.get_close_matches(x, valid, n=1)
             p.error(f"{option}: unknown {x!r}; " + (f"did you mean {close[0]!r}? " if close
                                                      else "") + f"choose from {', '.join(valid)}")
-
-
-def top_fraction_at(runs: list[dict], bench, k: int) -> float | None:
-    """Mean over ``runs`` (harness run dicts) of the benchmark's top fraction of the
-    best-so-far after ``k`` evaluations, as ``metanas.harness.summarise`` computes it at its
-    ``SUMMARY_AT`` (``bench.top_fraction``), for any ``k``; ``None`` when a run is shorter."""
-    import numpy as np
-
-    vals = [r["history"][k - 1]["best_so_far"] for r in runs if len(r["history"]) >= k]
-    if not runs or len(vals) != len(runs):
-        return None
-    return float(np.asarray([bench.top_fraction(v) for v in vals], dtype=float).mean())
-
-
-def best_at(runs: list[dict], k: int) -> float | None:
-    """Mean over ``runs`` of the best-so-far after ``k`` evaluations (``None``: a run is
-    shorter)."""
-    import numpy as np
-
-    vals = [r["history"][k - 1]["best_so_far"] for r in runs if len(r["history"]) >= k]
-    if not runs or len(vals) != len(runs):
-        return None
-    return float(np.asarray(vals, dtype=float).mean())
-
-
-def read_json_or_none(path: Path, log: Callable[[str], None]):
-    """The JSON in ``path``; ``None`` when there is none, or (with a one-line warning) when it
-    cannot be read (e.g. truncated by an interrupted write of an older version)."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        log(f"warning: {path} cannot be read ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); treating it as absent")
-        return None
-
-
-def plain(obj):
-    """``obj`` as it reads back from JSON (tuples as lists, ...): what settings compare as."""
-    return json.loads(json.dumps(obj, default=str))
-
-
-def kept_tasks(path: Path, settings: dict, skip: Iterable[str], log) -> dict:
-    """The task entries of the summary ``path`` on disk (other than ``skip``: those this run
-    writes) whose recorded ``"settings"`` equal ``settings``; every other entry is dropped
-    with one log line (an entry of an older summary that records no settings counts as
-    made with other settings)."""
-    disk = read_json_or_none(path, log) or {}
-    want, skip = plain(settings), set(skip)
-    keep, dropped = {}, []
-    for t, entry in (disk.get("tasks") or {}).items():
-        if t in skip:
-            continue
-        if isinstance(entry, dict) and entry.get("settings") == want:
-            keep[t] = entry
-        else:
-            dropped.append(t)
-    if dropped:
-        log(f"{Path(path).name}: dropped {', '.join(dropped)} (made with other settings, "
-            "or settings not recorded); rerun with those targets to include them")
-    return keep
 
 
 def mean_over_tasks(tasks: dict, keys: Iterable[str] | None = None) -> tuple[dict, dict]:

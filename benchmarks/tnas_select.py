@@ -30,10 +30,11 @@ evaluations, the best at ``--budget`` and, where the table has a test split, the
 accuracy of the pick at ``--budget`` and its top fraction among the test values; per group
 and variant: the means, the number of tasks at <= 0.5% and the number no worse than random
 search after 20) and
-``tnas_select.png`` (``--name`` changes the stem). The top fractions come from the runs'
-histories at any count (those at 10 and 20 only within ``--budget``; below 20 the per-group
-counts compare at ``--budget``); the test accuracy of the pick only at the harness's
-``SUMMARY_AT`` counts. A variant cannot take a reference's name.
+``tnas_select.png`` (``--name`` changes the stem). Every number comes from the harness
+summary (``metanas.harness.summarise``: at its ``SUMMARY_AT`` counts and at the budget; those
+at 10 and 20 only within ``--budget``; below 20 the per-group counts compare at
+``--budget``; ``null`` / ``n/a`` where a run was shorter). A variant cannot take a
+reference's name.
 
     python benchmarks/tnas_select.py --seeds 3 --budget 20
 """
@@ -53,8 +54,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tnas_common import (best_at, check_names, parse_variants,  # noqa: E402
-                         top_fraction_at)
+from tnas_common import check_names, parse_variants  # noqa: E402
 
 #: the validation groups (see the module's docstring)
 GROUPS = ("loto", "digits-val", "digits-nested")
@@ -229,7 +229,7 @@ def _main(p: argparse.ArgumentParser, a, argv) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from metanas.harness import HarnessConfig, build_benchmark, run_harness
+    from metanas.harness import HarnessConfig, run_harness
     from metanas.io import atomic_write_json
 
     out = Path(a.out)
@@ -261,46 +261,35 @@ def _main(p: argparse.ArgumentParser, a, argv) -> int:
                 str(seed_checkpoint(group, space, task, Path(ckpt), int(k), out, a.iters, log,
                                     train_kw)) for k in seeds_]
             jobs.append((name, "tnas", {**kw, "pretrained": pre}))
-        bench = None
         for name, method, kw in jobs:
             cfg = HarnessConfig(space=space, task=task, methods=[method], seeds=seeds,
                                 budget=a.budget, method_kwargs={method: kw} if kw else {})
-            bench = bench if bench is not None else build_benchmark(cfg)
             # the harness names runs by the checkpoint's weights: never reused across weights
             r = run_harness(cfg, base.with_name(f"{base.name}.{name}.json"))
-            s = r["results"][method]["summary"]
-            runs = r["results"][method]["runs"]
-            # the top fractions from the runs, at any count (the harness summary has them at
-            # metanas.harness.SUMMARY_AT only); the pick's test report where the summary has it
-            res[name] = {f"top_fraction@{k}": top_fraction_at(runs, bench, k)
-                         for k in (10, 20, a.budget) if k <= a.budget}
-            res[name][f"best@{a.budget}"] = best_at(runs, a.budget)
-            res[name].update({k: s[k]["mean"] for k in (
-                f"report_test@{a.budget}", f"report_top_fraction_test@{a.budget}") if k in s})
+            res[name] = variant_row(r["results"][method]["summary"], at, a.budget)
             fp = r["results"][method].get("checkpoint_sha1", {}).get("pretrained")
             if fp is not None:  # the weights searched with (see metanas.harness)
                 res[name]["checkpoint_sha1"] = fp
         # keyed by group too: a task can validate in two groups (with two checkpoints)
         per_task[f"{group}:{task}"] = {"group": group, "task": task, "checkpoint": str(ckpt),
                                        "variants": res}
-        log(f"{task}: " + "  ".join(
-            f"{n} " + "/".join(f"{100 * v[f'top_fraction@{k}']:.2f}%" for k in sorted(at))
-            for n, v in res.items()))
+        log(f"{task}: " + task_line(res, at))
     groups: dict = {}
     for g in sorted({t["group"] for t in per_task.values()}):
         tasks = {k: v for k, v in per_task.items() if v["group"] == g}
         groups[g] = {}
         for name in [*refs, *variants]:
-            def tf(k, name=name):
-                return np.array([t["variants"][name][f"top_fraction@{k}"]
-                                 for t in tasks.values()])
+            def tf(k, name=name):  # nan where a run was shorter than k
+                return np.array([np.nan if (v := t["variants"][name][f"top_fraction@{k}"])
+                                 is None else v for t in tasks.values()], dtype=float)
 
             tfc, rsc = tf(cmp_at), tf(cmp_at, "rs")
             test = [t["variants"][name].get(f"report_test@{a.budget}") for t in tasks.values()]
             ttf = [t["variants"][name].get(f"report_top_fraction_test@{a.budget}")
                    for t in tasks.values()]
             groups[g][name] = {"n_tasks": len(tasks),
-                               **{f"mean_top_fraction@{k}": float(tf(k).mean()) for k in at},
+                               **{f"mean_top_fraction@{k}": _finite_or_none(tf(k).mean())
+                                  for k in at},
                                f"tasks_top_fraction@{cmp_at}<=0.5%": int((tfc <= 0.005).sum()),
                                f"tasks_no_worse_than_rs@{cmp_at}":
                                    int((tfc <= rsc + 1e-12).sum())}
@@ -315,7 +304,7 @@ def _main(p: argparse.ArgumentParser, a, argv) -> int:
     for g, v in groups.items():
         for name, r in v.items():
             print(f"{g:11s} {name:22s} " + "  ".join(
-                f"tf@{k} {100 * r[f'mean_top_fraction@{k}']:5.2f}%" for k in sorted(at))
+                f"tf@{k} {_pct(r[f'mean_top_fraction@{k}'], 5)}" for k in sorted(at))
                 + f"  <=0.5%@{cmp_at}: {r[f'tasks_top_fraction@{cmp_at}<=0.5%']}/{r['n_tasks']}"
                 f"  <=rs@{cmp_at}: {r[f'tasks_no_worse_than_rs@{cmp_at}']}/{r['n_tasks']}"
                 + (f"  test@{a.budget} {r[f'mean_report_test@{a.budget}']:.2f} (top "
@@ -323,6 +312,37 @@ def _main(p: argparse.ArgumentParser, a, argv) -> int:
                    if f"mean_report_test@{a.budget}" in r else ""))
     plot(result, out / f"{a.name}.png")
     return 0
+
+
+def variant_row(s: dict, at, budget: int) -> dict:
+    """A variant's entry from its harness summary ``s`` (``metanas.harness.summarise``, which
+    reports at ``SUMMARY_AT`` and at the budget): the mean top fraction at each of ``at``, the
+    mean best at ``budget`` (``None`` where a run was shorter) and the pick's test report at
+    ``budget`` where the summary has it."""
+    def mean(key):
+        return s[key]["mean"] if key in s else None
+
+    row = {f"top_fraction@{k}": mean(f"top_fraction@{k}") for k in at}
+    row[f"best@{budget}"] = mean(f"best@{budget}")
+    row.update({k: s[k]["mean"] for k in (
+        f"report_test@{budget}", f"report_top_fraction_test@{budget}") if k in s})
+    return row
+
+
+def _finite_or_none(x) -> float | None:
+    return float(x) if x is not None and np.isfinite(x) else None
+
+
+def _pct(v, width: int = 0, digits: int = 2) -> str:
+    """``v`` (a fraction) in per cent, or ``n/a`` for ``None``."""
+    return f"{'n/a':>{width}s}" if v is None else f"{100 * v:{width}.{digits}f}%"
+
+
+def task_line(res: dict, at) -> str:
+    """The log line of a task's variants: their top fractions at ``at`` (``n/a``: a run was
+    shorter)."""
+    return "  ".join(f"{n} " + "/".join(_pct(v[f"top_fraction@{k}"]) for k in sorted(at))
+                     for n, v in res.items())
 
 
 def plot(result: dict, png: Path) -> None:
@@ -341,7 +361,8 @@ def plot(result: dict, png: Path) -> None:
         x = np.arange(len(names))
         for i, k in enumerate(ks):
             ax.bar(x + (i - (len(ks) - 1) / 2) * w,
-                   [100 * v[n][f"mean_top_fraction@{k}"] for n in names], w, label=f"@{k}")
+                   [np.nan if v[n][f"mean_top_fraction@{k}"] is None
+                    else 100 * v[n][f"mean_top_fraction@{k}"] for n in names], w, label=f"@{k}")
         ax.set_xticks(x, names, rotation=30, ha="right")
         ax.set_ylabel("mean top fraction (%)")
         ax.set_title(f"{g} ({next(iter(v.values()))['n_tasks']} tasks, "

@@ -328,8 +328,9 @@ def _print_summary(results: dict) -> None:
     print(head)
     for m, res in results["results"].items():
         s = res["summary"]  # best@<budget> included (``summarise`` gets the budget)
-        cells = "".join(f"{s[k]['mean']:>11.3f} ± {s[k]['se']:<5.3f}" if k in s else f"{'':>18s}"
-                        for k in keys)
+        # n/a: not in the summary (a run shorter, or every evaluation so far failed)
+        cells = "".join(f"{s[k]['mean']:>11.3f} ± {s[k]['se']:<5.3f}" if k in s
+                        else f"{'n/a':>11s}{'':7s}" for k in keys)
         rep = next((f"{k[13:]} {v['mean']:.3f} ± {v['se']:.3f}" for k, v in s.items()
                     if k.startswith("final_report_") and "regret" not in k), "")
         print(f"{m:14s}{cells}{rep:>22s}")

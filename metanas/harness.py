@@ -131,15 +131,18 @@ def summary_points(budget: int | None) -> list[int]:
 
 def summarise(runs: list[dict], bench=None, budget: int | None = None) -> dict:
     """Mean / standard error of best-so-far at ``SUMMARY_AT`` and at ``budget`` (when given:
-    ``best@<budget>`` also for a budget outside ``SUMMARY_AT``), the incumbent's report at
-    the same counts, plus the final best's report and, with a full table, its top fraction
+    ``best@<budget>`` also for a budget outside ``SUMMARY_AT``; a count is left out where a
+    run is shorter or the mean is not finite: every evaluation of a run failed so far), the
+    incumbent's report at the same counts, plus the final best's report and, with a full table, its top fraction
     (share of the space strictly better)."""
     out: dict = {"n_runs": len(runs)}
     curves = [np.array([h["best_so_far"] for h in r["history"]]) for r in runs]
     at = summary_points(budget)
     for k in at:
         vals = [c[k - 1] for c in curves if len(c) >= k]
-        if len(vals) == len(runs) and vals:
+        # not reported when a run is shorter, or when the mean is not finite (a run whose
+        # evaluations all failed so far: best so far -inf; NaN is no JSON)
+        if len(vals) == len(runs) and vals and np.isfinite(np.mean(vals)):
             out[f"best@{k}"] = _mean_se(vals)
             if bench is not None and hasattr(bench, "top_fraction"):
                 out[f"top_fraction@{k}"] = _mean_se([bench.top_fraction(v) for v in vals])

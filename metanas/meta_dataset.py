@@ -836,19 +836,48 @@ def load_user_table(path: str | os.PathLike, space: str, metric: str,
         "source": str(p), "licence": "user-provided",
     }])
     md = MetaDataset(tasks, pd.concat(frames, ignore_index=True), None, name=tid)
-    USER_TABLES[tid] = md
+    _register_user_table(tid, md)
     return md
 
 
+def _user_table_sha1(md: MetaDataset) -> str:
+    """Fingerprint of a user table's searched-metric content (archs and values)."""
+    import hashlib
+
+    t = md.table(md.task_ids()[0])
+    return hashlib.sha1(pd.util.hash_pandas_object(t, index=True).to_numpy().tobytes()
+                        ).hexdigest()
+
+
+def _register_user_table(tid: str, md: MetaDataset) -> None:
+    """``USER_TABLES[tid] = md`` (the latest wins) and, under ``_USER_CONTENTS[tid]``, every
+    distinct content loaded with that id (two ``results.csv`` of other folders share the id
+    ``user/results``); at most ``USER_CONTENTS_PER_ID`` per id, the oldest dropped."""
+    USER_TABLES[tid] = md
+    seen = _USER_CONTENTS.setdefault(tid, {})
+    seen.pop(_user_table_sha1(md), None)  # re-loaded: now the latest
+    seen[_user_table_sha1(md)] = md
+    while len(seen) > USER_CONTENTS_PER_ID:
+        seen.pop(next(iter(seen)))
+
+
 # ---------------------------------------------------------------------------- same task
-#: the user tables ``load_user_table`` loaded, by task id (the latest of an id wins): a
+#: the user tables ``load_user_table`` loaded, by task id (one per id: the latest wins): a
 #: task-aware strategy is given only the benchmark's task id (``user/<stem>``), and
-#: :func:`same_tasks` finds the table's content here
+#: :func:`same_tasks` finds the table's content through it
 USER_TABLES: dict[str, MetaDataset] = {}
+#: per task id, the distinct contents (by ``_user_table_sha1``) loaded with it, oldest
+#: first, at most ``USER_CONTENTS_PER_ID``: an id names several tables when CSVs of the same
+#: stem in other folders were loaded, and :func:`same_tasks` then checks each of them (a
+#: leak check must not pick the wrong one); pass the table itself to check only it
+_USER_CONTENTS: dict[str, dict[str, MetaDataset]] = {}
+USER_CONTENTS_PER_ID = 4
 #: how ``metanas.train.build.task_record`` records a live task's ``TaskSpec`` id
 _LIVE_DESCRIPTION = re.compile(r"^live training on (.+?): \d+ classes")
 #: content match of a user table: at least this many shared archs, this share equal
 SAME_MIN_ARCHS, SAME_MIN_EQUAL = 20, 0.9
+#: the most decimals a content match compares at (``_decimals``)
+SAME_MAX_DECIMALS = 6
 LIVE_PREFIX = "dataset:"  # as metanas.benchmarks.live.PREFIX
 
 
@@ -883,10 +912,21 @@ def live_specs(md: MetaDataset) -> dict[str, str]:
     return cache
 
 
+def _decimals(values: np.ndarray, most: int = SAME_MAX_DECIMALS) -> int:
+    """The number of decimals ``values`` show: the fewest ``d <= most`` with every value a
+    multiple of ``10**-d`` (up to float error); ``most`` for values of full precision."""
+    v = values[np.isfinite(values)]
+    for d in range(most + 1):
+        if np.all(np.abs(v * 10.0 ** d - np.round(v * 10.0 ** d)) <= 1e-6):
+            return d
+    return most
+
+
 def _content_matches(md: MetaDataset, table: pd.Series, space: str | None) -> list[str]:
     """Tasks of ``md`` whose searched-metric table (``default_metric`` at split ``valid``,
     any fidelity) has ``table``'s values on >= ``SAME_MIN_EQUAL`` of >= ``SAME_MIN_ARCHS``
-    shared archs."""
+    shared archs; equal to the precision ``table`` shows (``|a - b| <= 0.5 * 10**-d``, ``d``
+    its decimals, at most ``SAME_MAX_DECIMALS``: a copy exported rounded is a copy)."""
     table = table[~table.index.duplicated()]
     if len(table) < SAME_MIN_ARCHS:
         return []
@@ -898,7 +938,10 @@ def _content_matches(md: MetaDataset, table: pd.Series, space: str | None) -> li
     tr = tr[tr["metric"].to_numpy() == tr["task"].map(metric).to_numpy()]
     if not len(tr):
         return []
-    eq = tr["value"].to_numpy() == table.reindex(tr["arch"]).to_numpy()
+    # equal to the precision the user table shows (a CSV exported rounded to d decimals)
+    tol = 0.5 * 10.0 ** -_decimals(table.to_numpy(dtype=float))
+    eq = np.abs(tr["value"].to_numpy(dtype=float)
+                - table.reindex(tr["arch"]).to_numpy(dtype=float)) <= tol * (1 + 1e-9)
     g = pd.DataFrame({"task": tr["task"].to_numpy(), "fidelity": tr["fidelity"].to_numpy(),
                       "eq": eq}).groupby(["task", "fidelity"], sort=True)["eq"].agg(["size", "sum"])
     hit = g[(g["size"] >= SAME_MIN_ARCHS) & (g["sum"] >= SAME_MIN_EQUAL * g["size"])]
@@ -914,7 +957,9 @@ def same_tasks(md: MetaDataset, target, space: str | None = None) -> list[str]:
     the live-trained tasks of ``md`` recorded with the same normalised ``TaskSpec`` (same
     data, classes and split; the training recipe may differ); a user table (a one-task
     ``MetaDataset``, a ``Series`` ``arch -> value``, or the id of a table
-    :func:`load_user_table` loaded): the tasks with the same values (``_content_matches``).
+    :func:`load_user_table` loaded: the tasks with the same values as any table loaded
+    with that id, see ``_USER_CONTENTS``): the tasks with the same values
+    (``_content_matches``).
     ``space``: only tasks of that space.
     """
     if isinstance(target, MetaDataset):
@@ -926,8 +971,9 @@ def same_tasks(md: MetaDataset, target, space: str | None = None) -> list[str]:
         return []
     text = str(target)
     if text in USER_TABLES and text not in md._task_pos:
-        user = USER_TABLES[text]
-        return _content_matches(md, user.table(user.task_ids()[0]), space)
+        users = list((_USER_CONTENTS.get(text) or {text: USER_TABLES[text]}).values())
+        return sorted({t for u in users
+                       for t in _content_matches(md, u.table(u.task_ids()[0]), space)})
     out: set[str] = set()
     try:
         out.add(md.resolve_task(text))

@@ -250,3 +250,29 @@ def test_summary_has_the_budget_outside_summary_at(tmp_path, capsys):
     doctored["results"]["rs"]["summary"]["best@13"] = {"mean": 12.345, "se": 0.5}
     _print_summary(doctored)
     assert "12.345 ± 0.500" in capsys.readouterr().out
+
+
+def test_all_failed_method_has_no_nonfinite_summary_point(capsys):
+    """A method whose evaluations all failed (NaN values, best so far -inf) gets no
+    ``best@<k>`` (no ``-inf ± nan`` in the table, no NaN in the JSON); the CLI shows n/a."""
+    import json
+
+    from metanas.cli import _print_summary
+    from metanas.harness import summarise
+
+    failed = [{"value": float("nan"), "best_so_far": float("-inf"), "report": {},
+               "time_s": 0.0}] * 25
+    ok = [{"value": 1.0 + i, "best_so_far": 1.0 + i, "report": {}, "time_s": 0.0}
+          for i in range(25)]
+    run = lambda h: {"seed": 0, "history": h, "best_report": {}}  # noqa: E731
+    s_failed = summarise([run(failed)], budget=25)
+    assert not any(k.startswith("best@") for k in s_failed)
+    json.dumps(s_failed, allow_nan=False)  # strict JSON
+    s_ok = summarise([run(ok)], budget=25)
+    assert s_ok["best@25"]["mean"] == 25.0 and s_ok["best@10"]["mean"] == 10.0
+    results = {"task": "toy", "space": "nb201", "metric": "v", "budget": 25, "seeds": [0],
+               "results": {"bad": {"summary": s_failed}, "good": {"summary": s_ok}}}
+    _print_summary(results)
+    out = capsys.readouterr().out
+    bad = next(line for line in out.splitlines() if line.startswith("bad"))
+    assert bad.split()[1:] == ["n/a"] * 3 and "inf" not in out and "nan" not in out

@@ -33,15 +33,23 @@ def _copy_csv(md, task, path, n=None):
 def _clear_warned():
     import metanas.strategies.metad2a as m2
     import metanas.strategies.tnas as tn
+    from metanas.strategies import _leak
 
     tn._LEAK_WARNED.clear()
-    getattr(m2, "_SAME_WARNED", set()).clear()
-    try:
-        from metanas.strategies import _leak
+    m2._SAME_WARNED.clear()
+    _leak._CHECKED.clear()
 
-        _leak._CHECKED.clear()
-    except ImportError:
-        pass
+
+@pytest.fixture(autouse=True)
+def _fresh_user_tables():
+    """Every test starts (and leaves) with no user table registered."""
+    import metanas.meta_dataset as mdm
+
+    mdm.USER_TABLES.clear()
+    mdm._USER_CONTENTS.clear()
+    yield
+    mdm.USER_TABLES.clear()
+    mdm._USER_CONTENTS.clear()
 
 
 # ---------------------------------------------------------------------- shared helper
@@ -66,6 +74,62 @@ def test_same_tasks_maps_every_form_of_a_target(md, tmp_path):
     assert same_task_in(md, "dataset:digits:classes=0,2,3,5,8:epochs=1",
                         ["digits:classes=0,2,3,5,8", "digits:classes=1,2,3,5,6"]) == \
         ["digits:classes=0,2,3,5,8"]
+
+
+def test_a_rounded_copy_is_a_copy(md, tmp_path):
+    """A user CSV exported with 2 decimals still matches the shipped table it copies (equal
+    to the precision it shows); shifting every value by more than that does not."""
+    from metanas.meta_dataset import same_tasks
+
+    t = md.table("transnas_micro/jigsaw").iloc[:40]
+    pd.DataFrame({"arch": t.index, "acc": t.round(2).to_numpy()}).to_csv(
+        tmp_path / "r2.csv", index=False, float_format="%.2f")
+    user = load_user_table(tmp_path / "r2.csv", "transnas_micro", "acc")
+    assert same_tasks(md, user) == ["transnas_micro/jigsaw"]
+    pd.DataFrame({"arch": t.index, "acc": (t.round(2) + 0.01).to_numpy()}).to_csv(
+        tmp_path / "off.csv", index=False, float_format="%.2f")
+    assert same_tasks(md, load_user_table(tmp_path / "off.csv", "transnas_micro", "acc")) == []
+
+
+def test_user_tables_of_the_same_stem_are_all_checked(md, tmp_path):
+    """Two ``results.csv`` in other folders share the id ``user/results``: the id checks
+    every table loaded with it (not only the latest), and each table alone checks itself;
+    the registry keeps one table per id and a bounded number of contents."""
+    import metanas.meta_dataset as mdm
+    from metanas.meta_dataset import same_tasks
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    copy = load_user_table(_copy_csv(md, "transnas_micro/jigsaw", tmp_path / "a" / "results.csv",
+                                     40), "transnas_micro", "acc")
+    t = md.table("transnas_micro/jigsaw").iloc[:40]
+    pd.DataFrame({"arch": t.index, "acc": t.to_numpy() + 3.0}).to_csv(
+        tmp_path / "b" / "results.csv", index=False)
+    other = load_user_table(tmp_path / "b" / "results.csv", "transnas_micro", "acc")
+    assert same_tasks(md, other) == [] and same_tasks(md, copy) == ["transnas_micro/jigsaw"]
+    assert same_tasks(md, "user/results") == ["transnas_micro/jigsaw"]  # the copy not lost
+    assert mdm.USER_TABLES["user/results"] is other and len(mdm.USER_TABLES) == 1
+    for k in range(2 * mdm.USER_CONTENTS_PER_ID):
+        pd.DataFrame({"arch": t.index, "acc": t.to_numpy() + 10.0 + k}).to_csv(
+            tmp_path / "b" / "results.csv", index=False)
+        load_user_table(tmp_path / "b" / "results.csv", "transnas_micro", "acc")
+    assert len(mdm._USER_CONTENTS["user/results"]) == mdm.USER_CONTENTS_PER_ID
+
+
+def test_metad2a_checks_the_same_task_once(md, monkeypatch):
+    """``_excluded`` runs ``same_tasks`` once per meta-dataset, task and space, not per seed."""
+    import metanas.meta_dataset as mdm
+    from metanas.strategies import metad2a as m2
+
+    md.__dict__.pop("_same_tasks_cache", None)
+    calls = []
+    real = mdm.same_tasks
+    monkeypatch.setattr(mdm, "same_tasks", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    space = spaces.get("transnas_micro")
+    for _ in range(3):
+        assert m2._excluded(md, space, "transnas_micro/jigsaw", (), "metad2a") == \
+            "transnas_micro/jigsaw"
+    assert calls == ["transnas_micro/jigsaw"]
 
 
 # ---------------------------------------------------------------------- metad2a
@@ -191,7 +255,7 @@ def test_searching_the_test_split_warns(caplog):
     import metanas.benchmarks.tabular as tab
     from metanas.benchmarks import get_benchmark
 
-    getattr(tab, "_TEST_SEARCH_WARNED", set()).clear()
+    tab._TEST_SEARCH_WARNED.clear()
     with caplog.at_level(logging.WARNING, logger="metanas.benchmarks.tabular"):
         get_benchmark("cifar100")
         get_benchmark("transnas_micro/jigsaw")

@@ -75,10 +75,12 @@ class Strategy:
         """``n`` architectures to evaluate next (marked pending until told).
 
         Atomic: when the proposal fails (an exception from ``_propose``, e.g. a surrogate's
-        ``RuntimeError``, or a wrong number of archs) the random generators, the method's
-        state (``_extra_state``) and ``pending`` are put back as they were before the call
-        and the exception is re-raised, so a retried ``ask`` proposes exactly what it would
-        have had the failure never happened.
+        ``RuntimeError``, or a wrong number of archs) exactly what ``_rng_states`` snapshots
+        is put back: the state of ``self.rng`` and the method's ``_extra_state()`` (a
+        subclass's own generators only where it puts them there or extends the hooks), plus
+        ``pending``; the exception is then re-raised, so a retried ``ask`` proposes exactly
+        what it would have had the failure never happened. Other attributes ``_propose``
+        sets on the way (diagnostics such as ``last_step``) are not put back.
         """
         if n < 1:
             raise ValueError(f"ask(n) needs n >= 1, got {n}")

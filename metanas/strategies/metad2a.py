@@ -353,11 +353,9 @@ def _excluded(md, space: CellSpace, task: Any, exclude_sources: Sequence[str], m
     (``metanas.meta_dataset.same_tasks``: a live spec equal to a live-trained task, a user
     table copying a task's values), with a warning; a tuple of ids only in that case, so
     the predictor (and its cache key) is unchanged otherwise."""
-    from ..meta_dataset import same_tasks
-
     if task is None:
         return None
-    same = same_tasks(md, task, space=space.name)
+    same = _same_tasks_cached(md, task, space.name)
     extra = [t for t in same if t != task and source_of(t) not in set(exclude_sources)]
     if not extra:
         return task
@@ -367,6 +365,22 @@ def _excluded(md, space: CellSpace, task: Any, exclude_sources: Sequence[str], m
                        "(not a transfer setting); left out of meta-training", method, task,
                        ", ".join(extra))
     return tuple(sorted({str(task), *extra}))
+
+
+def _same_tasks_cached(md, task: Any, space: str) -> list[str]:
+    """``same_tasks(md, task, space=space)``, computed once per meta-dataset object, task id,
+    space and the user tables loaded under that id (a content pass over the triples for a
+    user table: not once per seed); cached on ``md`` (gone with it). A table or Series
+    target is not cached."""
+    from ..meta_dataset import _USER_CONTENTS, same_tasks
+
+    if not isinstance(task, str):
+        return same_tasks(md, task, space=space)
+    cache = md.__dict__.setdefault("_same_tasks_cache", {})
+    key = (task, space, tuple(_USER_CONTENTS.get(task, {})))
+    if key not in cache:
+        cache[key] = same_tasks(md, task, space=space)
+    return list(cache[key])
 
 
 def _resolvable(md, task: str) -> bool:

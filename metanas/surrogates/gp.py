@@ -117,7 +117,9 @@ def build_gp(
             ``"rbf"`` have no output scale (unit prior variance, right for standardised
             outcomes); without ``standardize`` they are wrapped in a ``ScaleKernel`` (a
             fitted output scale), else on raw values (e.g. accuracies with variance ~80) the
-            inferred noise has to absorb the whole signal. Other kernels are used as given.
+            inferred noise has to absorb the whole signal; their fit then starts from the data's
+            mean (the constant mean) and variance (the output scale). Other kernels (and the
+            mean) are used as given, with botorch's initial values.
     """
     X = torch.as_tensor(train_X, dtype=DTYPE)
     Y = torch.as_tensor(train_Y, dtype=DTYPE, device=X.device)
@@ -133,18 +135,19 @@ def build_gp(
     else:
         lik = None
     covar = make_kernel(kernel, X.shape[-1])
-    if not standardize and isinstance(kernel, str) and kernel in UNSCALED_KERNELS:
+    scaled = not standardize and isinstance(kernel, str) and kernel in UNSCALED_KERNELS
+    if scaled:
         covar = ScaleKernel(covar)
     with quiet_warnings():
         gp = SingleTaskGP(
             X, Y, likelihood=lik, covar_module=covar,
             outcome_transform=Standardize(m=1) if standardize else None)
-    if not standardize and Y.shape[-2] > 1:
+    if scaled and Y.shape[-2] > 1:
         # raw outcomes: start the fit at their scale (mean, and variance as the output scale)
         # instead of 0 and 1, which L-BFGS-B leaves only slowly
         with torch.no_grad():
             gp.mean_module.constant.fill_(float(Y.mean()))
-            if isinstance(covar, ScaleKernel) and float(Y.var()) > 0:
+            if float(Y.var()) > 0:
                 covar.outputscale = float(Y.var())
     return gp
 

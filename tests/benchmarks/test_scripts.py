@@ -103,31 +103,66 @@ def _write(path: Path, obj) -> Path:
 def test_foundation_summary_merge(tmp_path):
     fd = _load("foundation")
     meth = ["rs", "rea"]
-    row = lambda v: {"optimum": v, "methods": {m: {} for m in meth}}  # noqa: E731
+    sets = {m: {"k": 1} for m in meth}
+
+    def row(v, seeds=3, budget=50, settings=sets):
+        return {"optimum": v, "methods": {m: {} for m in meth},
+                "settings": {"seeds": seeds, "budget": budget, "methods": settings}}
+
     path = _write(tmp_path / "s.json", {"seeds": 3, "budget": 50,
                                         "tasks": {"a/x": row(1), "b/y": row(2)}})
     new = {"seeds": 3, "budget": 50, "tasks": {"a/x": row(9)}}
-    got = fd.merge_summary(path, new, ["rea", "rs"])
+    exp = lambda t: row(0)["settings"]  # noqa: E731
+    got = fd.merge_summary(path, new, ["rea", "rs"], exp)
     assert got["tasks"] == {"b/y": row(2), "a/x": row(9)}  # other task kept, own task replaced
-    for other in ({"seeds": 4, "budget": 50}, {"seeds": 3, "budget": 100}):
-        got = fd.merge_summary(path, {**new, **other}, meth)
-        assert list(got["tasks"]) == ["a/x"]  # other settings: dropped
-    assert list(fd.merge_summary(path, new, ["rs"])["tasks"]) == ["a/x"]
-    assert fd.merge_summary(tmp_path / "none.json", new, meth) == new
+    for other in ({"seeds": 4}, {"budget": 100}, {"settings": {"rs": {"k": 1}}},
+                  {"settings": {"rs": {"k": 1}, "rea": {"k": 2}}}):
+        got = fd.merge_summary(path, new, meth, lambda t: row(0, **other)["settings"])
+        assert list(got["tasks"]) == ["a/x"]  # other settings (a method's too): dropped
+    assert fd.merge_summary(tmp_path / "none.json", new, meth, exp) == new
     (tmp_path / "bad.json").write_text("{")
-    assert fd.merge_summary(tmp_path / "bad.json", new, meth) == new
+    assert fd.merge_summary(tmp_path / "bad.json", new, meth, exp) == new
+
+
+def test_summary_merge_compares_method_settings(tmp_path):
+    """An entry made with another default of a method (MetaD2A before ``exclude_sources``)
+    is dropped though seeds, budget and method names match; one recording the settings this
+    run gives is kept (both scripts, through ``common.kept_tasks``)."""
+    pm, fd = _load("proxy_methods"), _load("foundation")
+    meth = ["rs", "metad2a"]
+    for mod, exp in ((pm, pm.expected_settings("nb201/cifar10", meth, 2, 20)),
+                     (fd, fd.expected_settings("nb201/cifar10", meth, 2, 20))):
+        assert exp["methods"]["metad2a"]["exclude_sources"]  # recorded, as the harness does
+        old = json.loads(json.dumps(exp))
+        del old["methods"]["metad2a"]["exclude_sources"]
+        tasks = {"nb201/cifar10": {"methods": {m: {} for m in meth}, "settings": exp},
+                 "nb201/cifar100": {"methods": {m: {} for m in meth}, "settings": old}}
+        path = _write(tmp_path / f"{mod.__name__}.json",
+                      {"seeds": 2, "budget": 20, "methods": meth, "tasks": tasks})
+        new = {"seeds": 2, "budget": 20, "methods": meth, "tasks": {"x/y": {}}}
+        got = (mod.merge_summary(path, new) if mod is pm
+               else mod.merge_summary(path, new, meth))
+        assert sorted(got["tasks"]) == ["nb201/cifar10", "x/y"]
 
 
 def test_proxy_methods_summary_merge(tmp_path):
     pm = _load("proxy_methods")
     meth = ["rs", "rea"]
-    row = lambda v: {"optimum": v, "methods": {m: {} for m in meth}}  # noqa: E731
+
+    def row(v, budget=20):
+        return {"optimum": v, "methods": {m: {} for m in meth},
+                "settings": pm.expected_settings("nb201/cifar10", meth, 2, budget)}
+
     path = _write(tmp_path / "s.json", {"seeds": 2, "budget": 20, "methods": meth,
-                                        "tasks": {"a/x": row(1), "b/y": row(2)}})
-    new = {"seeds": 2, "budget": 20, "methods": ["rea", "rs"], "tasks": {"a/x": row(9)}}
-    assert pm.merge_summary(path, new)["tasks"] == {"b/y": row(2), "a/x": row(9)}
-    assert list(pm.merge_summary(path, {**new, "methods": ["rs"]})["tasks"]) == ["a/x"]
-    assert list(pm.merge_summary(path, {**new, "budget": 30})["tasks"]) == ["a/x"]
+                                        "tasks": {"nb201/cifar10": row(1), "b/y": row(2)}})
+    new = {"seeds": 2, "budget": 20, "methods": ["rea", "rs"], "tasks": {"b/y": row(9)}}
+    assert pm.merge_summary(path, new)["tasks"] == {"nb201/cifar10": row(1), "b/y": row(9)}
+    assert list(pm.merge_summary(path, {**new, "methods": ["rs"]})["tasks"]) == ["b/y"]
+    assert list(pm.merge_summary(path, {**new, "budget": 30})["tasks"]) == ["b/y"]
+    old = {"optimum": 1, "methods": {m: {} for m in meth}}  # an older summary: no settings
+    path = _write(tmp_path / "o.json", {"seeds": 2, "budget": 20, "methods": meth,
+                                        "tasks": {"nb201/cifar10": old}})
+    assert list(pm.merge_summary(path, new)["tasks"]) == ["b/y"]
 
 
 def test_default_outputs_are_anchored_at_the_repo():

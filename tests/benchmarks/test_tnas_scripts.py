@@ -86,17 +86,25 @@ def _runs(n_seeds: int, budget: int) -> list[dict]:
     return runs
 
 
-def test_top_fraction_at_matches_the_harness_summary():
-    from metanas.harness import SUMMARY_AT, summarise
+def test_select_rows_come_from_the_harness_summary():
+    """tnas_select reads its numbers from ``metanas.harness.summarise`` (10, 20 and the
+    budget); a run shorter than a count gives ``None`` there and ``n/a`` in the log line,
+    not a crash."""
+    from metanas.harness import summarise
 
     runs, bench = _runs(3, 50), _Bench()
-    s = summarise(runs, bench)
-    for k in SUMMARY_AT:
-        if k <= 50:
-            assert tnas_common.top_fraction_at(runs, bench, k) == s[f"top_fraction@{k}"]["mean"]
-            assert tnas_common.best_at(runs, k) == s[f"best@{k}"]["mean"]
-    assert tnas_common.top_fraction_at(runs, bench, 30) is not None  # any count in the budget
-    assert tnas_common.top_fraction_at(runs, bench, 51) is None
+    s = summarise(runs, bench, budget=30)
+    row = tnas_select.variant_row(s, [10, 20, 30], 30)
+    for k in (10, 20, 30):
+        assert row[f"top_fraction@{k}"] == s[f"top_fraction@{k}"]["mean"]
+    assert row["best@30"] == s["best@30"]["mean"]
+    short = summarise(runs[:2] + [{**runs[2], "history": runs[2]["history"][:15]}], bench,
+                      budget=30)
+    row = tnas_select.variant_row(short, [10, 20, 30], 30)
+    assert row["top_fraction@10"] is not None
+    assert row["top_fraction@20"] is None and row["best@30"] is None
+    line = tnas_select.task_line({"tnas": row}, [10, 20, 30])
+    assert line.startswith("tnas ") and line.endswith("/n/a/n/a")
 
 
 def test_read_json_or_none(tmp_path):

@@ -41,3 +41,21 @@ def test_standardised_default_is_unchanged():
     for kernel in ("matern52-gamma",):  # already scaled: never wrapped twice
         k = build_gp(X, y, kernel=kernel, standardize=False).covar_module
         assert isinstance(k, ScaleKernel) and not isinstance(k.base_kernel, ScaleKernel)
+
+
+def test_other_kernels_start_as_given_without_standardize():
+    """Only the unscaled named kernels start at the data's mean and variance; ``matern52-gamma``
+    and a user kernel keep botorch's initial values (as the docstring says)."""
+    from gpytorch.kernels import MaternKernel
+
+    X, y = _data()
+    gp = build_gp(X, y, standardize=False)
+    assert float(gp.mean_module.constant.detach()) == float(y.mean())
+    assert torch.isclose(gp.covar_module.outputscale.detach(), y.var())
+    user = ScaleKernel(MaternKernel(nu=2.5))
+    for kernel in ("matern52-gamma", user):
+        ref = build_gp(X, y, kernel=kernel)  # standardised: nothing re-initialised
+        gp = build_gp(X, y, kernel=kernel, standardize=False)
+        assert float(gp.mean_module.constant.detach()) == 0.0
+        assert float(gp.covar_module.outputscale.detach()) == float(
+            ref.covar_module.outputscale.detach())
