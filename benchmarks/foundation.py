@@ -5,7 +5,7 @@ writing ``<out>/foundation_<task>.json`` and ``.png``; then a summary
 ``<out>/foundation_summary.json`` with, per task, the mean (s.e.) best-so-far at 20 / 50 / 100
 evaluations, the exact expectation of random search (sampling without replacement, computed
 from the full table) and the checks of the foundation issue. The summary is merged with the one
-on disk: another task's entry is kept when it was made with the same seeds, budget and methods
+on disk: another task's entry is kept when it was made with the same seeds, budget and method settings
 (otherwise it is dropped, with a note). ``--out`` defaults to ``benchmarks/results`` of the
 repository, wherever the script is run from.
 

@@ -14,8 +14,8 @@ writing ``<out>/proxy_methods_<task>.json`` and ``.png`` (checkpoints under
 over seeds) and the number of evaluations the method needs to match REA's mean best at the
 budget (the first ``n`` where its mean best-so-far curve reaches REA's mean at the budget, or
 ``"not within <budget>"``). The summary is merged with the one on disk: another task's entry is
-kept when it was made with the same seeds, budget and methods (otherwise it is dropped, with a
-note). ``--out`` defaults to ``benchmarks/results`` of the repository, wherever the script is
+kept when it was made with the same seeds, budget and method settings (otherwise it is dropped,
+with a note). ``--out`` defaults to ``benchmarks/results`` of the repository, wherever the script is
 run from.
 
     python benchmarks/proxy_methods.py --workers 1            # 10 seeds, budget 100, 5 tasks
