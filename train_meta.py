@@ -8,8 +8,9 @@ and ``metanas.base.meta``).
     python train_meta.py --space nb201 --out DIR --resume            # continue an interrupted run
 
 Rerunning a command continues the run saved in ``--out`` (same settings; only ``--iters`` may
-grow); a saved run with other settings is refused. ``--resume`` insists on a saved run,
-``--fresh`` starts over.
+grow, a smaller one is refused); a saved run with other settings is refused. ``--resume``
+insists on a saved run, ``--fresh`` starts over. The last line says whether the run was
+trained, continued or already complete.
 
 ``--tasks T1,T2`` (or ``all``, the default) picks the meta-training tasks of the space,
 ``--exclude-task`` (repeatable, or comma-separated) removes some (leave-one-task-out).
@@ -123,7 +124,11 @@ def main(argv=None) -> int:
                    help="tnas: inner-loop optimiser, a fresh state per task (default adam, as "
                         "the shipped checkpoints; the paper's Algorithm 1 writes sgd)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--no-progress", action="store_true")
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bar.add_argument("--progress", action="store_true",
+                     help="draw the progress bar even when stderr is not a terminal (default: "
+                          "only on a terminal)")
     p.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
                    help="after training, upload --out as Hub model repo REPO_ID")
     b = p.add_argument_group("--method base")
@@ -140,6 +145,9 @@ def main(argv=None) -> int:
     if a.balance_sources:
         a.given.add("balance_sources")
     a.resume = True if a.resume else (False if a.fresh else "auto")
+    # a bar only on a terminal (piped output would fill with its redraws), unless forced
+    a.show_progress = a.progress or (not a.no_progress and sys.stderr.isatty())
+    _announce_resume()
     if a.push_to_hub:
         err = _push_problem(a.push_to_hub)
         if err:
@@ -166,17 +174,43 @@ def main(argv=None) -> int:
                       top_quantile=a.top_quantile, inner_optimizer=a.inner_optimizer)
     cmd = command_line(["train_meta.py"] + _recipe_args(argv))
     try:
-        st = train(cfg, a.out, resume=a.resume, progress=not a.no_progress, command=cmd)
+        st = train(cfg, a.out, resume=a.resume, progress=a.show_progress, command=cmd)
         from metanas.hub import push_to_hub
         url = push_to_hub(a.out, a.push_to_hub) if a.push_to_hub else None
     except (UserInputError, ValueError, KeyError, FileNotFoundError) as exc:
         return _error(exc)
     bm = st.get("best_metrics") or {}
     rho = f"{bm['spearman']:.3f}" if "spearman" in bm else "n/a (no validation set)"
-    print(f"wrote {a.out}: {st['iter']} iterations, best iter {st['best_iter']}, "
-          f"validation Spearman {rho}, "
-          f"wall {st['wall_s']:.0f} s" + (f"; pushed to {url}" if url else ""))
+    print(_final_line(a.out, st, f"validation Spearman {rho}", url))
     return 0
+
+
+def _announce_resume() -> None:
+    """Print the trainers' one line ``continuing <out> from iteration A to N`` (their
+    checkpoint logger's INFO) to stderr, once."""
+    import logging
+
+    class _ToStderr(logging.Handler):  # the sys.stderr of the moment (tests swap it)
+        def emit(self, record):
+            print(record.getMessage(), file=sys.stderr)
+
+    log = logging.getLogger("metanas.meta.checkpoint")
+    if not any(type(h).__name__ == "_ToStderr" for h in log.handlers):
+        log.addHandler(_ToStderr(logging.INFO))
+    log.setLevel(logging.INFO)
+
+
+def _final_line(out, st: dict, val: str, url: str | None) -> str:
+    """The last line: what this invocation did (trained, continued, or nothing: complete)."""
+    n = f"{st['iter']} iteration{'s' * (st['iter'] != 1)}"
+    push = f"; pushed to {url}" if url else ""
+    outcome = st.get("outcome")
+    if outcome == "complete":
+        early = " (stopped early)" if st.get("stopped_early") else ""
+        return f"{out} is already complete at {n}{early}; nothing to do{push}"
+    head = (f"continued {out} from {st.get('resumed_from')} to {n}"
+            if outcome == "continued" else f"trained {out}: {n}")
+    return f"{head}, best iter {st['best_iter']}, {val}, wall {st['wall_s']:.0f} s{push}"
 
 
 # options whose default depends on --method (argparse default None; filled by _fill_defaults)
@@ -228,16 +262,14 @@ def _main_base(a, p, argv) -> int:
                              n_tasks=a.n_tasks, tasks=tasks, tasks_per_iter=a.tasks_per_iter,
                              val_steps=a.val_steps, seed=a.seed, elbo=elbo, **opt)
         cmd = command_line(["train_meta.py"] + _recipe_args(argv))
-        st = meta_train_base(cfg, a.out, resume=a.resume, progress=not a.no_progress,
+        st = meta_train_base(cfg, a.out, resume=a.resume, progress=a.show_progress,
                              command=cmd)
         from metanas.hub import push_to_hub
         url = push_to_hub(a.out, a.push_to_hub, kind="base") if a.push_to_hub else None
     except (UserInputError, ValueError, KeyError, FileNotFoundError) as exc:
         return _error(exc)
     val = "n/a (no validation task)" if st["best_val"] is None else f"{st['best_val']:.3f}"
-    print(f"wrote {a.out}: {st['iter']} iterations, best iter {st['best_iter']}, validation "
-          f"CE after adaptation {val}, wall {st['wall_s']:.0f} s"
-          + (f"; pushed to {url}" if url else ""))
+    print(_final_line(a.out, st, f"validation CE after adaptation {val}", url))
     return 0
 
 

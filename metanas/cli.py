@@ -19,7 +19,8 @@ ADAPT_EPILOG = """examples:
       --seeds 10 --output results.json
   python adapt.py --space transnas_micro --task transnas_micro/class_scene --method rea,gp-bo
   python adapt.py --space nb201 --task-table my_archs.csv --metric acc --report-metric test_acc
-  python adapt.py --list-tasks
+  python adapt.py --space nb201 --task-table my_archs.csv --metric acc --arch-column architecture
+  python adapt.py --list-tasks                      # 'all': with every MetaD2A task
 Writes OUTPUT (JSON: every evaluation of every run) and OUTPUT with .png (best-so-far vs
 evaluations, mean +- s.e.). Runs checkpoint after every evaluation under OUTPUT's stem + '.runs/';
 re-running the same command resumes where it stopped (--resume insists on an existing
@@ -43,7 +44,10 @@ def _parser() -> argparse.ArgumentParser:
                         "first CIFAR-100 / class_scene task); see --list-tasks")
     p.add_argument("--task-table", metavar="FILE.csv", default=None,
                    help="your own table instead of --task: a CSV with an architecture column "
-                        "'arch' in the space's string form and metric columns")
+                        "'arch' (else --arch-column) in the space's string form and metric "
+                        "columns")
+    p.add_argument("--arch-column", metavar="NAME", default=None,
+                   help="with --task-table: the table's architecture column (default: arch)")
     p.add_argument("--dataset", metavar="PATH_OR_ID", default=None,
                    help="search on real data: every suggested architecture is trained (live "
                         "evaluator). 'digits' (scikit-learn's bundled digits; class subsets as "
@@ -93,7 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the saved runs of this output (an error when there are none; "
                         "without the flag a matching checkpoint is also resumed)")
-    p.add_argument("--list-tasks", action="store_true", help="list shipped tasks and exit")
+    p.add_argument("--list-tasks", nargs="?", const="short", metavar="all", default=None,
+                   help="list shipped tasks and exit ('--list-tasks all': with every MetaD2A "
+                        "task metad2a/<id>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -125,12 +131,19 @@ def adapt_main(argv: list[str] | None = None) -> int:
         if args.list_tasks:
             from .meta_dataset import MetaDataset
 
+            if args.list_tasks not in ("short", "all"):
+                raise UserInputError(f"--list-tasks {args.list_tasks}: expected nothing or "
+                                     f"'all'")
             md = MetaDataset.load()
+            every = args.list_tasks == "all"
+            print(f"{'task':36s} {'space':15s} description")
             for row in md.tasks.itertuples():
-                if not str(row.task).startswith("metad2a/"):
-                    print(f"{row.task:36s} {row.space:15s} {row.description}")
+                if every or not str(row.task).startswith("metad2a/"):
+                    print(f"{row.task:36s} {row.space:15s} {_short(row.description)}")
             n = int(md.tasks.task.str.startswith("metad2a/").sum())
-            print(f"... and {n} MetaD2A tasks metad2a/<id> (partial tables, 1-6 archs each)")
+            if not every:
+                print(f"... and {n} MetaD2A tasks metad2a/<id> (partial tables, 1-6 archs "
+                      f"each): python adapt.py --list-tasks all")
             return 0
         space = spaces.get(args.space)
         for name, v, lo in (("--budget", args.budget, 1), ("--seeds", args.seeds, 1),
@@ -166,10 +179,13 @@ def adapt_main(argv: list[str] | None = None) -> int:
                 raise UserInputError(f"--task-table {args.task_table}: no such file")
             if not args.metric:
                 raise UserInputError("--task-table needs --metric COLUMN (the column to maximise)")
+        elif args.arch_column is not None:
+            raise UserInputError("--arch-column applies to --task-table only")
         cfg = HarnessConfig(space=space.name, task=task, methods=methods,
                             seeds=list(range(args.seed_start, args.seed_start + args.seeds)),
                             budget=args.budget, batch_size=args.batch_size, metric=args.metric,
                             report_metric=args.report_metric, task_table=args.task_table,
+                            arch_column=args.arch_column or "arch",
                             workers=1 if live else (args.workers or 1), threads=args.threads,
                             dask_workers=args.workers if live and args.workers else 0,
                             scheduler=args.scheduler,
@@ -198,9 +214,12 @@ def adapt_main(argv: list[str] | None = None) -> int:
             raise UserInputError(f"--resume: no saved runs of this command in {saved} (other "
                                  f"task, metric, settings or an edited table?); run it without "
                                  f"--resume to start")
+        removed = 0
         if args.fresh:  # this command's runs only (others may share the output folder)
             for f in files.values():
+                removed += f.is_file()
                 f.unlink(missing_ok=True)
+        resumed = _resume_line(files, args.budget, removed)
         total = len(methods) * args.seeds * args.budget
         bar = None
         if not args.quiet:
@@ -214,6 +233,8 @@ def adapt_main(argv: list[str] | None = None) -> int:
                 bar.close()
         png = out.with_suffix(".png")
         plot_results(results, png)
+    if resumed:
+        print(resumed)
     _print_summary(results)
     print(f"wrote {out} and {png}")
     return 0
@@ -326,11 +347,54 @@ def _print_summary(results: dict) -> None:
     keys = [f"best@{k}" for k in (10, 20, 50, 100) if k < budget] + [f"best@{budget}"]
     head = f"{'method':14s}" + "".join(f"{k:>18s}" for k in keys) + f"{'final report':>22s}"
     print(head)
+    missing = []
     for m, res in results["results"].items():
         s = res["summary"]  # best@<budget> included (``summarise`` gets the budget)
         # n/a: not in the summary (a run shorter, or every evaluation so far failed)
         cells = "".join(f"{s[k]['mean']:>11.3f} ± {s[k]['se']:<5.3f}" if k in s
                         else f"{'n/a':>11s}{'':7s}" for k in keys)
         rep = next((f"{k[13:]} {v['mean']:.3f} ± {v['se']:.3f}" for k, v in s.items()
-                    if k.startswith("final_report_") and "regret" not in k), "")
+                    if k.startswith("final_report_") and "regret" not in k), "-")
+        missing.append(rep == "-")
         print(f"{m:14s}{cells}{rep:>22s}")
+    if missing and all(missing):  # (one method alone without it: its runs failed)
+        print(f"(no report metric: {results['task']} has no test values)")
+
+
+def _short(text, width: int = 70) -> str:
+    """A task description as one short line: its first clause (up to '; ' or '. ') without
+    parenthesised details, cut to ``width`` characters with '...'."""
+    import re
+
+    text = " ".join(re.sub(r"\s*\([^()]*\)", "", str(text)).split())
+    for sep in ("; ", ". "):
+        text = text.split(sep, 1)[0]
+    return text if len(text) <= width else text[:width - 3].rstrip(" ,:(") + "..."
+
+
+def _resume_line(files: dict, budget: int, removed: int = 0) -> str | None:
+    """One line saying what became of the saved runs of this command (``files``: its
+    checkpoint files, before the search): removed by --fresh, resumed or extended; ``None``
+    for a brand-new command."""
+    from .io import read_json
+
+    if removed:
+        return f"--fresh: removed {removed} saved run{'s' * (removed != 1)}; starting over"
+    lengths = []
+    for f in files.values():
+        if f.is_file():
+            try:
+                lengths.append(len(read_json(f).get("history", [])))
+            except (OSError, ValueError):
+                lengths.append(0)
+    if not lengths:
+        return None
+    k, total = len(lengths), len(files) * budget
+    runs = f"{k} saved run{'s' * (k != 1)}"
+    done = sum(min(n, budget) for n in lengths)
+    fresh = len(files) - k
+    extra = f", {fresh} new run{'s' * (fresh != 1)}" if fresh else ""
+    if len(set(lengths)) == 1 and 0 < lengths[0] < budget:
+        return (f"extended {runs} from {lengths[0]} to {budget} evaluations "
+                f"({total - done} new{extra})")
+    return f"resumed {runs} ({done} of {total} evaluations done, {total - done} new{extra})"

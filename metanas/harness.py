@@ -63,6 +63,8 @@ class HarnessConfig:
     metric: str | None = None
     report_metric: str | None = None
     task_table: str | None = None
+    #: with ``task_table``: the table's architecture column
+    arch_column: str = "arch"
     method_kwargs: dict[str, dict] = field(default_factory=dict)
     workers: int = 1
     #: torch threads per run. 1 by default: the models here are small (n <= a few hundred
@@ -86,8 +88,9 @@ def uses_dask(cfg: "HarnessConfig", bench) -> bool:
 def build_benchmark(cfg: HarnessConfig):
     from .benchmarks import get_benchmark
 
+    extra = {"arch_column": cfg.arch_column} if cfg.task_table else {}
     return get_benchmark(cfg.task_table or cfg.task, space=cfg.space, metric=cfg.metric,
-                         report_metric=cfg.report_metric)
+                         report_metric=cfg.report_metric, **extra)
 
 
 def build_strategy(name: str, space, seed: int, bench, kwargs: dict | None = None):
@@ -209,19 +212,23 @@ def task_key(cfg: HarnessConfig, bench) -> dict:
     """What identifies the task of ``cfg``'s runs: space, task (as given and as the benchmark
     names it, e.g. ``user/<table stem>``), metric, report metric, batch size, for a user
     table the SHA-1 of its content (``table_sha1``) and for a live task on local files their
-    fingerprint (``data``: ``metanas.train.data.source_fingerprint``), so that runs on other
-    values or other images are never reused."""
+    fingerprint (``data``: ``metanas.train.data.source_fingerprint``), plus a table's
+    ``arch_column`` other than ``"arch"``, so that runs on other values or other images are
+    never reused."""
     spec = getattr(bench, "spec", None)
     data = None
     if spec is not None and hasattr(spec, "source"):
         from .train.data import source_fingerprint
 
         data = source_fingerprint(spec.source)
-    return {"space": bench.space.name, "task": cfg.task, "label": bench.task,
-            "metric": bench.metric,
-            "report_metric": cfg.report_metric, "batch_size": cfg.batch_size,
-            "table_sha1": _file_sha1(cfg.task_table) if cfg.task_table else None,
-            "data": data}
+    key = {"space": bench.space.name, "task": cfg.task, "label": bench.task,
+           "metric": bench.metric,
+           "report_metric": cfg.report_metric, "batch_size": cfg.batch_size,
+           "table_sha1": _file_sha1(cfg.task_table) if cfg.task_table else None,
+           "data": data}
+    if cfg.task_table and cfg.arch_column != "arch":  # the default keeps earlier runs' keys
+        key["arch_column"] = cfg.arch_column
+    return key
 
 
 def run_files(cfg: HarnessConfig, output: str | os.PathLike, bench=None,

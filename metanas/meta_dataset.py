@@ -418,9 +418,15 @@ class MetaDataset:
             short = {t.split("/", 1)[-1]: t for t in ids}
             close = [short[c] for c in difflib.get_close_matches(low, list(short), n=3,
                                                                  cutoff=0.6)]
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise UserInputError(f"unknown task {task!r}; {hint}({len(ids)} tasks in "
-                             f"{self.name or 'this meta-dataset'}: python adapt.py --list-tasks)")
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        if self.name == "shipped":
+            where = "the shipped meta-datasets: python adapt.py --list-tasks all"
+        elif self.name in list_collections(shipped_root()):
+            where = f"the shipped collection {self.name}: python adapt.py --list-tasks all"
+        else:
+            where = (f"{self.name or 'this meta-dataset'}: MetaDataset.load(...).task_ids() "
+                     f"lists them")
+        raise UserInputError(f"unknown task {task!r}{hint} ({len(ids)} tasks in {where})")
 
     def task(self, task: str) -> dict:
         """The task-table row of ``task`` as a dict."""
@@ -786,9 +792,18 @@ def load_user_table(path: str | os.PathLike, space: str, metric: str,
     for role, c in (("architecture", arch_column), ("metric", metric),
                     ("report metric", report_metric), ("cost", cost_column)):
         if c is not None and c not in df.columns:
+            if role == "architecture":  # adapt.py --arch-column NAME (arch_column= here)
+                guess = next((x for x in df.columns if "arch" in x.lower()), "NAME")
+                import shlex
+
+                fix = (f"rename the column to {c!r} or pass --arch-column "
+                       f"{guess if guess == 'NAME' else shlex.quote(guess)}")
+            else:
+                flag = {"metric": "--metric", "report metric": "--report-metric"}.get(role)
+                fix = ("rename the column or pass its name"
+                       + (f" with {flag}" if flag else ""))
             raise UserInputError(f"{p.name}: no {role} column {c!r} in the header (columns: "
-                                 f"{', '.join(map(repr, df.columns))}); rename the column or "
-                                 f"pass its name")
+                                 f"{', '.join(map(repr, df.columns))}); {fix}")
     if not len(df):
         raise UserInputError(f"{p.name}: no data rows under the header; add one row per "
                              f"architecture")

@@ -298,3 +298,81 @@ def test_set_bad_proxybo_proxies_is_one_line(value, needle, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "\n" not in err and needle in err
     assert not (tmp_path / "a.json").exists()
+
+
+def test_adapt_arch_column_names_the_tables_architecture_column(tmp_path, capsys):
+    """A table whose architecture column is not 'arch': the error names --arch-column, which
+    then reads it; the flag is refused without --task-table."""
+    t = MetaDataset.load("nb201").table("nb201/cifar10", split="valid").iloc[:40]
+    csv = tmp_path / "noarch.csv"
+    pd.DataFrame({"architecture": t.index, "acc": t.values}).to_csv(csv, index=False)
+    base = ["--task-table", str(csv), "--metric", "acc", "--method", "rs", "--budget", "5",
+            "--seeds", "1", "--quiet", "--output", str(tmp_path / "n.json")]
+    with pytest.raises(SystemExit) as ei:
+        adapt_main(base)
+    err = capsys.readouterr().err.strip()
+    assert ei.value.code == 2 and "\n" not in err
+    assert err.endswith("rename the column to 'arch' or pass --arch-column architecture"), err
+    assert adapt_main(base + ["--arch-column", "architecture"]) == 0
+    hist = json.loads((tmp_path / "n.json").read_text())["results"]["rs"]["runs"][0]["history"]
+    assert len(hist) == 5 and all(h["arch"] in set(t.index) for h in hist)
+    with pytest.raises(SystemExit) as ei:
+        adapt_main(["--method", "rs", "--arch-column", "architecture", "--quiet",
+                    "--output", str(tmp_path / "m.json")])
+    err = capsys.readouterr().err.strip()
+    assert ei.value.code == 2 and err == "error: --arch-column applies to --task-table only"
+
+
+def test_adapt_says_what_became_of_saved_runs(tmp_path, capsys):
+    """One line before the summary: nothing for new runs, then resumed / extended / removed."""
+    args = ["--task", "transnas_micro/class_scene", "--space", "transnas_micro", "--method",
+            "rs", "--seeds", "2", "--output", str(tmp_path / "r.json"), "--quiet"]
+
+    def line_before_table(extra):
+        assert adapt_main(args + extra) == 0
+        lines = capsys.readouterr().out.splitlines()
+        i = next(k for k, x in enumerate(lines) if x.startswith("task "))
+        return lines[i - 1] if i else None
+
+    assert line_before_table(["--budget", "4"]) is None
+    assert line_before_table(["--budget", "4"]) == \
+        "resumed 2 saved runs (8 of 8 evaluations done, 0 new)"
+    assert line_before_table(["--budget", "6"]) == \
+        "extended 2 saved runs from 4 to 6 evaluations (4 new)"
+    assert line_before_table(["--budget", "6", "--seeds", "3"]) == \
+        "resumed 2 saved runs (12 of 18 evaluations done, 6 new, 1 new run)"
+    assert line_before_table(["--budget", "6", "--fresh"]) == \
+        "--fresh: removed 2 saved runs; starting over"
+
+
+def test_adapt_summary_marks_a_missing_report(tmp_path, capsys):
+    """class_scene has no test values: the report column says '-' and a note says why."""
+    assert adapt_main(["--task", "transnas_micro/class_scene", "--space", "transnas_micro",
+                       "--method", "rs", "--budget", "3", "--seeds", "1", "--quiet",
+                       "--output", str(tmp_path / "r.json")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = next(x for x in lines if x.startswith("rs "))
+    assert row.rstrip().endswith(" -")
+    assert "(no report metric: transnas_micro/class_scene has no test values)" in lines
+
+
+def test_list_tasks_short_lines_with_header(capsys):
+    assert adapt_main(["--list-tasks"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["task", "space", "description"]
+    ids = [x.split()[0] for x in lines[1:-1]]
+    assert "nb201/cifar100" in ids and "transnas_micro/class_scene" in ids
+    assert sum(i.startswith("digits_live/") for i in ids) >= 1
+    assert all(len(x) <= 125 and "TrainConfig(" not in x for x in lines[:-1])
+    assert lines[-1].startswith("... and ") and "--list-tasks all" in lines[-1]
+    assert adapt_main(["--list-tasks", "all"]) == 0
+    ids_all = [x.split()[0] for x in capsys.readouterr().out.splitlines()[1:]]
+    assert set(ids) < set(ids_all) and any(i.startswith("metad2a/") for i in ids_all)
+    assert len(ids_all) == len(MetaDataset.load().task_ids())
+
+
+def test_unknown_task_points_to_the_full_list(capsys):
+    with pytest.raises(SystemExit):
+        adapt_main(["--method", "rs", "--task", "nb201/nope", "--quiet"])
+    err = capsys.readouterr().err
+    assert "python adapt.py --list-tasks all" in err and "tasks in shipped" not in err

@@ -275,4 +275,4 @@ def test_all_failed_method_has_no_nonfinite_summary_point(capsys):
     _print_summary(results)
     out = capsys.readouterr().out
     bad = next(line for line in out.splitlines() if line.startswith("bad"))
-    assert bad.split()[1:] == ["n/a"] * 3 and "inf" not in out and "nan" not in out
+    assert bad.split()[1:] == ["n/a"] * 3 + ["-"] and "inf" not in out and "nan" not in out

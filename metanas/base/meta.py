@@ -50,8 +50,8 @@ from ..errors import UserInputError
 from ..io import atomic_write_bytes, atomic_write_json, read_json
 from ..meta.checkpoint import (BEST_WEIGHTS, check_ranges, command_line, finished_run, generator_state,
                                load_weights, open_training_run, platform_info,
-                               restore_best_weights, resume_training_state, save_training_state,
-                               save_weights)
+                               restore_best_weights, resume_training_state, resumed_outcome,
+                               save_training_state, save_weights)
 from .adapt import AdaptConfig, adapt
 from .bayes import BayesConfig, BayesSuperNet
 from .elbo import ELBOConfig, TaskBatches, elbo_loss, sample_batch
@@ -206,7 +206,8 @@ def validate(model: BayesSuperNet, val_data: list, ckpt: BaseCheckpoint, steps: 
 
 def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool | str = "auto",
                     progress: bool = True, command: str | None = None) -> dict:
-    """Meta-train (or resume) a BASE prior into ``out``; returns the training state."""
+    """Meta-train (or resume) a BASE prior into ``out``; returns the training state plus
+    ``outcome`` (not saved; as ``metanas.meta.tnas_train.train``)."""
     from .. import spaces
     from ..meta.reptile import new_loop_state, reptile_step, run_meta_loop
     from ..train import build_task
@@ -243,11 +244,13 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool | str 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE_NAME
+    outcome: dict = {"outcome": "trained"}  # returned, never saved
     if open_training_run(out, STATE_NAME, resume=resume, config=asdict(cfg),
                          defaults=asdict(BaseMetaConfig()), training_tasks=train_ids):
         resume_training_state(out, STATE_NAME, state, model, gen, iters=cfg.iters)
         if finished_run(out, STATE_NAME, state, cfg.iters):  # nothing to add: leave it as it is
-            return read_json(state_path)
+            return {**read_json(state_path), "outcome": "complete"}
+        outcome = resumed_outcome(out, state, cfg.iters)
 
     def save_state(done: bool = False) -> None:
         state.update(generator=generator_state(gen), config=asdict(cfg), training_tasks=train_ids,
@@ -293,7 +296,7 @@ def meta_train_base(cfg: BaseMetaConfig, out: str | Path, *, resume: bool | str 
                  val_tasks=val, heldout_tasks=held, done=True, platform=platform_info())
     atomic_write_json(state_path, state, indent=1)
     write_card(out, state, ckpt, command)
-    return state
+    return {**state, **outcome}
 
 
 def _machine(plat: dict) -> str:

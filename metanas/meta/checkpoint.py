@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import logging
 import shlex
 import types
 import typing
@@ -34,6 +35,9 @@ import torch
 from huggingface_hub import constants as hf_constants
 
 from ..io import atomic_write_bytes, platform_info
+
+#: one INFO line when a saved run is continued (``train_meta.py`` prints it)
+logger = logging.getLogger(__name__)
 
 __all__ = ["CheckpointError", "FORMAT_VERSION", "CONFIG_NAME", "WEIGHTS_NAME",
            "config_to_dict", "config_from_dict", "save_checkpoint", "load_checkpoint",
@@ -359,6 +363,10 @@ def open_training_run(out: str | Path, state_name: str, *, resume: bool | str,
     if sorted(old.get("training_tasks", [])) != sorted(training_tasks):
         raise UserInputError(f"{out} holds a meta-training run on other tasks; rerun with its "
                              f"tasks to continue it, --fresh to start over, or use another --out")
+    done = int(old.get("iter", 0))
+    if "iters" in config and config["iters"] < done:  # would silently do nothing
+        raise UserInputError(f"--iters {config['iters']} < the {done} iterations already run in "
+                             f"{out}; give --iters >= {done} or --fresh to start over")
     return True
 
 
@@ -373,7 +381,8 @@ def resume_training_state(out: str | Path, state_name: str, state: dict, model: 
     saved before the state travelled with the weights): loads the weights into ``model`` and
     the generator state into ``gen``, and copies the saved values of ``state``'s keys into
     ``state`` (in place). Whether the saved run is this one is ``open_training_run``'s check.
-    A run that stopped early goes on when ``iters`` now allows more iterations."""
+    A run that stopped early goes on only when ``iters`` is raised above the maximum it was
+    run with (rerunning the same command leaves it stopped)."""
     from ..errors import UserInputError
     from ..io import read_json
 
@@ -392,7 +401,8 @@ def resume_training_state(out: str | Path, state_name: str, state: dict, model: 
         if k in old:
             state[k] = old[k]
     state["done"] = False
-    if old.get("stopped_early") and iters > old["iter"]:
+    ran_with = (old.get("config") or {}).get("iters")
+    if old.get("stopped_early") and iters > (ran_with if ran_with is not None else old["iter"]):
         state["stopped_early"] = False
 
 
@@ -413,6 +423,15 @@ def check_ranges(config: Any, *, at_least_1: tuple[str, ...] = (),
         v = getattr(config, name)
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise UserInputError(f"{name} must be a number > 0, got {v!r}")
+
+
+def resumed_outcome(out: str | Path, state: dict, iters: int) -> dict:
+    """What a trainer returns besides its state (never saved): ``outcome`` ``"continued"``
+    and the iteration it went on from (``resumed_from``), after logging the one line
+    ``continuing <out> from iteration A to N``. Called when a saved run is continued."""
+    start = int(state["iter"])
+    logger.info("continuing %s from iteration %d to %d", out, start, iters)
+    return {"outcome": "continued", "resumed_from": start}
 
 
 def finished_run(out: str | Path, state_name: str, state: dict, iters: int) -> bool:

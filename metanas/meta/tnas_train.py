@@ -87,7 +87,8 @@ from ..io import atomic_write_bytes, atomic_write_json, read_json
 from .checkpoint import command_line as _command_line
 from .checkpoint import (BEST_WEIGHTS, check_ranges, finished_run, generator_state, load_weights,
                          open_training_run, platform_info, restore_best_weights,
-                         resume_training_state, save_training_state, save_weights)
+                         resume_training_state, resumed_outcome, save_training_state,
+                         save_weights)
 
 __all__ = ["TrainConfig", "TaskData", "load_tasks", "train", "batch_nll", "MethodNotAvailable",
            "PRIOR_CONTEXT", "STATE_NAME"]
@@ -451,7 +452,9 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool | str = "auto",
           progress: bool = True,
           command: str | None = None, md=None) -> dict:
     """Meta-train (or resume) and write the checkpoint folder ``out``; returns the final
-    training state (``best_iter``, ``best_val``, history, wall time...)."""
+    training state (``best_iter``, ``best_val``, history, wall time...) plus what happened
+    (not saved): ``outcome`` ``"trained"`` (a new run), ``"continued"`` (a saved run, from
+    iteration ``resumed_from``) or ``"complete"`` (a finished run, left as it was)."""
     from .. import spaces
     from ..meta.reptile import new_loop_state, reptile_step, run_meta_loop
     from ..meta_dataset import MetaDataset
@@ -537,12 +540,14 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool | str = "auto",
     state: dict[str, Any] = {**new_loop_state(), "best_metrics": None, "done": False}
     out.mkdir(parents=True, exist_ok=True)
     state_path = out / STATE_NAME
+    outcome: dict = {"outcome": "trained"}  # returned, never saved
     if open_training_run(out, STATE_NAME, resume=resume, config=asdict(cfg),
                          defaults=asdict(TrainConfig()),
                          training_tasks=[d.name for d in train_tasks]):
         resume_training_state(out, STATE_NAME, state, model, gen, iters=cfg.iters)
         if finished_run(out, STATE_NAME, state, cfg.iters):  # nothing to add: leave it as it is
-            return read_json(state_path)
+            return {**read_json(state_path), "outcome": "complete"}
+        outcome = resumed_outcome(out, state, cfg.iters)
     state["validation"] = (("held-out tasks: " + ", ".join(cfg.val_tasks)) if cfg.val_tasks
                            else f"held-out archs ({cfg.val_frac:.0%}, >= {n_min}, <= "
                                 f"{cfg.val_max}) of each large training task"
@@ -622,7 +627,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool | str = "auto",
     from ..hub import card_from_folder  # Hub front matter (tags, licence, datasets)
 
     atomic_write_bytes(out / "README.md", card_from_folder(out).encode())
-    return state
+    return {**state, **outcome}
 
 
 def _fmt(v: Any, nd: int = 3) -> str:

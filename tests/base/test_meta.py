@@ -181,3 +181,22 @@ def test_draw_tasks_names_every_count_when_too_many():
         draw_tasks(BaseMetaConfig(n_heldout=200, n_val=100, tasks=["digits:classes=0,1"]))
     held, val, train = draw_tasks(BaseMetaConfig(n_tasks=244))  # exactly all 252
     assert len(set(held + val + train)) == 252
+
+
+def test_rerunning_an_early_stopped_run_leaves_it_stopped(tmp_path, monkeypatch):
+    """The same command on a run that stopped early does nothing (it used to train on, since
+    its ``iters`` exceeded the iteration it stopped at); a higher ``iters`` continues it."""
+    from metanas.base import meta
+
+    ces = iter([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])  # only iteration 1 is best: stop at 2
+    monkeypatch.setattr(meta, "validate", lambda *a, **k: next(ces))
+    cfg = BaseMetaConfig(n_tasks=2, n_val=1, n_heldout=0, iters=10, tasks_per_iter=1,
+                         inner_steps=1, val_every=1, val_steps=1, save_every=1, patience=1,
+                         model={"C": 2, "N": 1}, elbo={"batch_size": 16})
+    out = tmp_path / "m"
+    st = meta_train_base(cfg, out, progress=False)
+    assert st["stopped_early"] and st["iter"] == 2
+    again = meta_train_base(cfg, out, progress=False)
+    assert again["iter"] == 2 and again["stopped_early"]
+    more = meta_train_base(BaseMetaConfig(**{**cfg.__dict__, "iters": 12}), out, progress=False)
+    assert more["iter"] > 2

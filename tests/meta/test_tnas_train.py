@@ -566,3 +566,49 @@ def test_batch_nll_makes_its_tensors_on_the_data_device():
         loss = tnas_train.batch_nll(model, batch)
     assert torch.isfinite(loss)
     assert {c[0] for c in mode.calls} == {"full", "eye"} and all(c[1] for c in mode.calls)
+
+
+def test_train_meta_cli_says_what_it_did_and_refuses_fewer_iters(md, tmp_path, capsys):
+    """The final line tells a new run, a continued one and a complete one apart (a continued
+    run also says so first, on stderr); --iters below the iterations already run is a
+    one-line error; the bar is drawn only on a terminal (or with --progress)."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import train_meta
+    finally:
+        sys.path.remove(str(ROOT))
+    folder = tmp_path / "md"
+    md.save(folder / "toy", compression_level=1)
+    out = tmp_path / "o"
+    base = ["--space", "transnas_micro", "--meta-dataset", str(folder / "toy"), "--out",
+            str(out), "--val-every", "2", "--batch-size", "20", "--inner-steps", "1"]
+    assert train_meta.main(base + ["--iters", "2"]) == 0
+    cap = capsys.readouterr()
+    assert cap.out.startswith(f"trained {out}: 2 iterations, best iter ")
+    assert "meta-train tnas" not in cap.err  # stderr is no terminal here: no bar
+    assert train_meta.main(base + ["--iters", "2"]) == 0
+    assert capsys.readouterr().out.strip() == \
+        f"{out} is already complete at 2 iterations; nothing to do"
+    assert train_meta.main(base + ["--iters", "3", "--progress"]) == 0
+    cap = capsys.readouterr()
+    assert cap.out.startswith(f"continued {out} from 2 to 3 iterations, best iter ")
+    assert f"continuing {out} from iteration 2 to 3" in cap.err
+    assert "meta-train tnas" in cap.err  # forced bar
+    saved = (out / "training_state.json").read_text()
+    assert train_meta.main(base + ["--iters", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"train_meta.py: error: --iters 1 < the 3 iterations already run in {out}; "
+                   f"give --iters >= 3 or --fresh to start over")
+    assert (out / "training_state.json").read_text() == saved
+    assert train_meta.main(base + ["--iters", "1", "--fresh"]) == 0
+    assert capsys.readouterr().out.startswith(f"trained {out}: 1 iteration, ")
+
+
+def test_train_returns_its_outcome(md, tmp_path):
+    assert train(_cfg(iters=2), tmp_path, progress=False, md=md)["outcome"] == "trained"
+    st = train(_cfg(iters=3), tmp_path, progress=False, md=md)
+    assert st["outcome"] == "continued" and st["resumed_from"] == 2
+    assert train(_cfg(iters=3), tmp_path, progress=False, md=md)["outcome"] == "complete"
+    assert "outcome" not in json.loads((tmp_path / "training_state.json").read_text())
+    with pytest.raises(ValueError, match=r"--iters 2 < the 3 iterations already run"):
+        train(_cfg(iters=2), tmp_path, progress=False, md=md)
