@@ -345,20 +345,21 @@ def _print_summary(results: dict) -> None:
           f"budget {budget}, {len(results['seeds'])} seed(s)"
           + (f", optimum {opt['value']:.3f}" if opt.get("value") is not None else ""))
     keys = [f"best@{k}" for k in (10, 20, 50, 100) if k < budget] + [f"best@{budget}"]
-    head = f"{'method':14s}" + "".join(f"{k:>18s}" for k in keys) + f"{'final report':>22s}"
+    head = f"{'method':14s}" + "".join(f"{k:>19s}" for k in keys) + f"{'final report':>22s}"
     print(head)
     missing = []
     for m, res in results["results"].items():
         s = res["summary"]  # best@<budget> included (``summarise`` gets the budget)
         # n/a: not in the summary (a run shorter, or every evaluation so far failed)
         cells = "".join(f"{s[k]['mean']:>11.3f} ± {s[k]['se']:<5.3f}" if k in s
-                        else f"{'n/a':>11s}{'':7s}" for k in keys)
+                        else f"{'n/a':>11s}{'':8s}" for k in keys)
         rep = next((f"{k[13:]} {v['mean']:.3f} ± {v['se']:.3f}" for k, v in s.items()
                     if k.startswith("final_report_") and "regret" not in k), "-")
         missing.append(rep == "-")
         print(f"{m:14s}{cells}{rep:>22s}")
     if missing and all(missing):  # (one method alone without it: its runs failed)
-        print(f"(no report metric: {results['task']} has no test values)")
+        print("(no report metric: pass --report-metric COLUMN)" if results.get("task_table_sha1")
+              else f"(no report metric: {results['task']} has no test values)")
 
 
 def _short(text, width: int = 70) -> str:
@@ -374,8 +375,10 @@ def _short(text, width: int = 70) -> str:
 
 def _resume_line(files: dict, budget: int, removed: int = 0) -> str | None:
     """One line saying what became of the saved runs of this command (``files``: its
-    checkpoint files, before the search): removed by --fresh, resumed or extended; ``None``
-    for a brand-new command."""
+    checkpoint files, before the search): removed by --fresh, or resumed (evaluations done and
+    still to do; a run checkpoint does not record the budget it was started with, so an
+    interrupted run and a run extended to a larger budget read alike); ``None`` for a
+    brand-new command."""
     from .io import read_json
 
     if removed:
@@ -394,7 +397,4 @@ def _resume_line(files: dict, budget: int, removed: int = 0) -> str | None:
     done = sum(min(n, budget) for n in lengths)
     fresh = len(files) - k
     extra = f", {fresh} new run{'s' * (fresh != 1)}" if fresh else ""
-    if len(set(lengths)) == 1 and 0 < lengths[0] < budget:
-        return (f"extended {runs} from {lengths[0]} to {budget} evaluations "
-                f"({total - done} new{extra})")
     return f"resumed {runs} ({done} of {total} evaluations done, {total - done} new{extra})"

@@ -88,9 +88,8 @@ def uses_dask(cfg: "HarnessConfig", bench) -> bool:
 def build_benchmark(cfg: HarnessConfig):
     from .benchmarks import get_benchmark
 
-    extra = {"arch_column": cfg.arch_column} if cfg.task_table else {}
     return get_benchmark(cfg.task_table or cfg.task, space=cfg.space, metric=cfg.metric,
-                         report_metric=cfg.report_metric, **extra)
+                         report_metric=cfg.report_metric, arch_column=cfg.arch_column)
 
 
 def build_strategy(name: str, space, seed: int, bench, kwargs: dict | None = None):

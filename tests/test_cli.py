@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from metanas import spaces
 from metanas.cli import adapt_main
 from metanas.meta_dataset import MetaDataset
 
@@ -324,7 +325,8 @@ def test_adapt_arch_column_names_the_tables_architecture_column(tmp_path, capsys
 
 
 def test_adapt_says_what_became_of_saved_runs(tmp_path, capsys):
-    """One line before the summary: nothing for new runs, then resumed / extended / removed."""
+    """One line before the summary: nothing for new runs, then resumed (also when extended to
+    a larger budget: a run checkpoint does not record the budget it began with) / removed."""
     args = ["--task", "transnas_micro/class_scene", "--space", "transnas_micro", "--method",
             "rs", "--seeds", "2", "--output", str(tmp_path / "r.json"), "--quiet"]
 
@@ -338,7 +340,7 @@ def test_adapt_says_what_became_of_saved_runs(tmp_path, capsys):
     assert line_before_table(["--budget", "4"]) == \
         "resumed 2 saved runs (8 of 8 evaluations done, 0 new)"
     assert line_before_table(["--budget", "6"]) == \
-        "extended 2 saved runs from 4 to 6 evaluations (4 new)"
+        "resumed 2 saved runs (8 of 12 evaluations done, 4 new)"
     assert line_before_table(["--budget", "6", "--seeds", "3"]) == \
         "resumed 2 saved runs (12 of 18 evaluations done, 6 new, 1 new run)"
     assert line_before_table(["--budget", "6", "--fresh"]) == \
@@ -376,3 +378,17 @@ def test_unknown_task_points_to_the_full_list(capsys):
         adapt_main(["--method", "rs", "--task", "nb201/nope", "--quiet"])
     err = capsys.readouterr().err
     assert "python adapt.py --list-tasks all" in err and "tasks in shipped" not in err
+
+
+def test_user_table_without_report_metric_says_how_to_get_one(tmp_path, capsys):
+    """A user table searched without --report-metric: the note names the option (the task
+    may well have test values in another column)."""
+    space = spaces.get("transnas_micro")
+    table = tmp_path / "r.csv"
+    table.write_text("arch,acc,test_acc\n" + "".join(
+        f"{space.to_str(a)},{i},{i}\n" for i, a in enumerate(space.enumerate()[:30])))
+    assert adapt_main(["--space", "transnas_micro", "--task-table", str(table), "--metric",
+                       "acc", "--method", "rs", "--seeds", "1", "--budget", "3", "--output",
+                       str(tmp_path / "o.json"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "(no report metric: pass --report-metric COLUMN)" in out.splitlines()

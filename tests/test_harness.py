@@ -274,5 +274,9 @@ def test_all_failed_method_has_no_nonfinite_summary_point(capsys):
                "results": {"bad": {"summary": s_failed}, "good": {"summary": s_ok}}}
     _print_summary(results)
     out = capsys.readouterr().out
-    bad = next(line for line in out.splitlines() if line.startswith("bad"))
+    lines = out.splitlines()
+    bad = next(line for line in lines if line.startswith("bad"))
+    good = next(line for line in lines if line.startswith("good"))
+    head = next(line for line in lines if line.startswith("method"))
     assert bad.split()[1:] == ["n/a"] * 3 + ["-"] and "inf" not in out and "nan" not in out
+    assert len(bad) == len(good) == len(head)  # the columns line up
