@@ -31,8 +31,8 @@ from metanas.benchmarks import get_benchmark  # noqa: E402
 from metanas.harness import HarnessConfig, plot_results, run_harness  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (expected_method_settings, harness_settings,  # noqa: E402
-                    kept_tasks)
+from common import (harness_settings, merge_summary,  # noqa: E402
+                    settings_per_task, task_id_and_space)
 
 DEFAULT_TASKS = ("nb201/cifar100", "transnas_micro/class_scene")
 
@@ -47,26 +47,6 @@ def expected_max_without_replacement(values: np.ndarray, k: int) -> float:
     logp[ok] = (gammaln(i[ok]) - gammaln(k) - gammaln(i[ok] - k + 1)
                 - (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)))
     return float(np.sum(v * np.exp(logp)))
-
-
-def merge_summary(path: Path, summary: dict, methods: list[str], expected=None) -> dict:
-    """``summary`` plus the other tasks of the summary at ``path`` whose recorded settings
-    (seeds, budget and every method's run settings: ``common.harness_settings``) equal those
-    this run records for that task (``expected(task)``; default: what ``summary``'s seeds and
-    budget and ``methods`` give through the harness, ``expected_settings``)."""
-    if expected is None:
-        def expected(task):
-            return expected_settings(task, methods, summary["seeds"], summary["budget"])
-    kept = kept_tasks(path, expected, summary["tasks"],
-                      lambda msg: print(f"note: {msg}", file=sys.stderr))
-    return {**summary, "tasks": {**kept, **summary["tasks"]}}
-
-
-def expected_settings(task: str, methods, seeds: int, budget: int) -> dict:
-    """The settings a task entry made now with ``methods``, ``seeds`` and ``budget`` records
-    (the methods run with their defaults)."""
-    return harness_settings(seeds, budget,
-                            expected_method_settings(methods, task, lambda m, bench: None))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -95,6 +75,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise UserInputError("--tasks is empty; give task ids, e.g. nb201/cifar100")
     for t in args.tasks:
         get_benchmark(t)  # an unknown task fails here, before any run
+    # one name per task (a short name and its id share one summary entry and one file)
+    args.tasks = list(dict.fromkeys(task_id_and_space(t)[0] for t in args.tasks))
     return args
 
 
@@ -112,6 +94,8 @@ def _main(argv=None) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = {"seeds": args.seeds, "budget": args.budget, "tasks": {}}
+    # the settings each task on disk would record now (computed once, not at every merge)
+    expected = settings_per_task(args.methods, args.seeds, args.budget)
     for task in args.tasks:
         bench = get_benchmark(task)
         cfg = HarnessConfig(space=bench.space.name, task=task, methods=args.methods,
@@ -149,7 +133,7 @@ def _main(argv=None) -> dict:
                                               if k.startswith("best@")}
                                           for m, d in mean.items()}}}, indent=1))
         summary_path = out / "foundation_summary.json"
-        merged = merge_summary(summary_path, summary, args.methods)
+        merged = merge_summary(summary_path, summary, args.methods, expected=expected)
         atomic_write_json(summary_path, merged, indent=1)
     return merged
 

@@ -40,8 +40,8 @@ from metanas.benchmarks import get_benchmark  # noqa: E402
 from metanas.harness import HarnessConfig, plot_results, run_harness  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (expected_method_settings, harness_settings,  # noqa: E402
-                    kept_tasks)
+from common import (harness_settings, merge_summary,  # noqa: E402
+                    settings_per_task, task_id_and_space)
 
 DEFAULT_TASKS = ("nb201/cifar10", "nb201/cifar100", "nb201/imagenet16-120",
                  "transnas_micro/class_object", "transnas_micro/jigsaw")
@@ -61,29 +61,10 @@ def evals_to_match(curve: np.ndarray, target: float, budget: int) -> int | str:
     return int(hit[0]) + 1 if hit.size else f"not within {budget}"
 
 
-def merge_summary(path: Path, summary: dict, expected=None) -> dict:
-    """``summary`` plus the other tasks of the summary at ``path`` whose recorded settings
-    (seeds, budget and every method's run settings: ``common.harness_settings``) equal those
-    this run records for that task (``expected(task)``; default: what ``summary``'s seeds,
-    budget and methods give through the harness, ``expected_settings``)."""
-    if expected is None:
-        def expected(task):
-            return expected_settings(task, summary["methods"], summary["seeds"],
-                                     summary["budget"])
-    kept = kept_tasks(path, expected, summary["tasks"],
-                      lambda msg: print(f"note: {msg}", file=sys.stderr))
-    return {**summary, "tasks": {**kept, **summary["tasks"]}}
-
-
-def method_kwargs(method: str, bench) -> dict | None:
-    """The harness keyword arguments of ``method`` on ``bench``'s task (the task id for the
-    task-aware ones)."""
-    return {"task": bench.task} if method in TASK_AWARE else None
-
-
-def expected_settings(task: str, methods, seeds: int, budget: int) -> dict:
-    """The settings a task entry made now with ``methods``, ``seeds`` and ``budget`` records."""
-    return harness_settings(seeds, budget, expected_method_settings(methods, task, method_kwargs))
+def method_kwargs(method: str, task: str) -> dict | None:
+    """The harness keyword arguments of ``method`` on the task ``task`` (a benchmark's task
+    id; the task id for the task-aware ones)."""
+    return {"task": task} if method in TASK_AWARE else None
 
 
 def main(argv=None) -> dict:
@@ -122,6 +103,8 @@ def _main(argv=None) -> dict:
         raise UserInputError("--tasks is empty; give task ids, e.g. nb201/cifar10")
     for t in tasks:
         get_benchmark(t)  # an unknown task fails here, before any run
+    # one name per task (a short name and its id share one summary entry and one file)
+    tasks = list(dict.fromkeys(task_id_and_space(t)[0] for t in tasks))
     import torch
 
     torch.set_num_threads(args.threads)
@@ -130,10 +113,12 @@ def _main(argv=None) -> dict:
     summary: dict = {"seeds": args.seeds, "budget": args.budget, "methods": methods,
                      "tasks": {}}
     merged = summary
+    # the settings each task on disk would record now (computed once, not at every merge)
+    expected = settings_per_task(methods, args.seeds, args.budget, method_kwargs)
     for task in tasks:
         t0 = time.perf_counter()
         bench = get_benchmark(task)
-        kwargs = {m: method_kwargs(m, bench) for m in methods if method_kwargs(m, bench)}
+        kwargs = {m: kw for m in methods if (kw := method_kwargs(m, bench.task))}
         cfg = HarnessConfig(space=bench.space.name, task=task, methods=methods,
                             seeds=list(range(args.seeds)), budget=args.budget,
                             workers=args.workers, method_kwargs=kwargs)
@@ -161,7 +146,8 @@ def _main(argv=None) -> dict:
                                      for k, v in d.items() if k.startswith(("best@", "evals"))}
                                  for m, d in row["methods"].items()}}, indent=1), flush=True)
         summary_path = out / "proxy_methods_summary.json"
-        merged = merge_summary(summary_path, summary)
+        merged = merge_summary(summary_path, summary, methods, method_kwargs,
+                               expected=expected)
         atomic_write_json(summary_path, merged, indent=1)
     return merged
 

@@ -870,8 +870,9 @@ def _register_user_table(tid: str, md: MetaDataset) -> None:
     ``user/results``); at most ``USER_CONTENTS_PER_ID`` per id, the oldest dropped."""
     USER_TABLES[tid] = md
     seen = _USER_CONTENTS.setdefault(tid, {})
-    seen.pop(_user_table_sha1(md), None)  # re-loaded: now the latest
-    seen[_user_table_sha1(md)] = md
+    sha = _user_table_sha1(md)
+    seen.pop(sha, None)  # re-loaded: now the latest
+    seen[sha] = md
     while len(seen) > USER_CONTENTS_PER_ID:
         seen.pop(next(iter(seen)))
 
@@ -976,6 +977,10 @@ def same_tasks(md: MetaDataset, target, space: str | None = None) -> list[str]:
     with that id, see ``_USER_CONTENTS``): the tasks with the same values
     (``_content_matches``).
     ``space``: only tasks of that space.
+
+    A task id's answer is cached on ``md`` (gone with it), per id, space and the contents
+    loaded under that id (a content pass over the triples for a user table: once, not per
+    seed or per check); a table or ``Series`` target is not cached.
     """
     if isinstance(target, MetaDataset):
         tid = target.task_ids()[0]
@@ -985,6 +990,17 @@ def same_tasks(md: MetaDataset, target, space: str | None = None) -> list[str]:
     if target is None:
         return []
     text = str(target)
+    if text in USER_TABLES and text not in _USER_CONTENTS:  # not registered: not cached
+        return _same_tasks(md, text, space)
+    cache = md.__dict__.setdefault("_same_tasks", {})
+    key = (text, space, tuple(sorted(_USER_CONTENTS.get(text, ()))))
+    if key not in cache:
+        cache[key] = _same_tasks(md, text, space)
+    return list(cache[key])
+
+
+def _same_tasks(md: MetaDataset, text: str, space: str | None) -> list[str]:
+    """:func:`same_tasks` of the task id ``text``, uncached."""
     if text in USER_TABLES and text not in md._task_pos:
         users = list((_USER_CONTENTS.get(text) or {text: USER_TABLES[text]}).values())
         return sorted({t for u in users

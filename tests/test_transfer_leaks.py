@@ -116,20 +116,43 @@ def test_user_tables_of_the_same_stem_are_all_checked(md, tmp_path):
     assert len(mdm._USER_CONTENTS["user/results"]) == mdm.USER_CONTENTS_PER_ID
 
 
-def test_metad2a_checks_the_same_task_once(md, monkeypatch):
-    """``_excluded`` runs ``same_tasks`` once per meta-dataset, task and space, not per seed."""
+def test_metad2a_checks_the_same_task_once(md, tmp_path, monkeypatch):
+    """``same_tasks`` of a user table's id makes its content pass once per meta-dataset, id,
+    space and the contents loaded under the id: not per seed of ``_excluded`` nor per leak
+    check (``same_task_in``); loading another content under the id checks again."""
     import metanas.meta_dataset as mdm
+    from metanas.meta_dataset import same_task_in, same_tasks
     from metanas.strategies import metad2a as m2
 
-    md.__dict__.pop("_same_tasks_cache", None)
+    _clear_warned()
+    md.__dict__.pop("_same_tasks", None)
     calls = []
-    real = mdm.same_tasks
-    monkeypatch.setattr(mdm, "same_tasks", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    real = mdm._content_matches
+    monkeypatch.setattr(mdm, "_content_matches",
+                        lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    _copy_csv(md, "transnas_micro/jigsaw", tmp_path / "mine.csv")
+    load_user_table(tmp_path / "mine.csv", "transnas_micro", "acc")
     space = spaces.get("transnas_micro")
     for _ in range(3):
-        assert m2._excluded(md, space, "transnas_micro/jigsaw", (), "metad2a") == \
-            "transnas_micro/jigsaw"
-    assert calls == ["transnas_micro/jigsaw"]
+        assert m2._excluded(md, space, "user/mine", (), "metad2a") == \
+            ("transnas_micro/jigsaw", "user/mine")
+    assert calls == ["transnas_micro"]
+    for _ in range(2):
+        assert same_task_in(md, "user/mine", ["transnas_micro/jigsaw", "nb201/cifar10"]) == \
+            ["transnas_micro/jigsaw"]
+    assert calls == ["transnas_micro", None]  # the leak check: any space, once
+    t = md.table("transnas_micro/jigsaw")
+    pd.DataFrame({"arch": t.index, "acc": t.to_numpy() + 3.0}).to_csv(
+        tmp_path / "mine.csv", index=False)
+    load_user_table(tmp_path / "mine.csv", "transnas_micro", "acc")  # a second content
+    assert same_tasks(md, "user/mine", space="transnas_micro") == ["transnas_micro/jigsaw"]
+    assert len(calls) == 4  # both contents checked again (the first still loaded)
+    assert same_tasks(md, "user/mine", space="transnas_micro") == ["transnas_micro/jigsaw"]
+    assert len(calls) == 4
+    copy = mdm.USER_TABLES["user/mine"]
+    same_tasks(md, copy)
+    same_tasks(md, copy)
+    assert len(calls) == 6  # a table target: not cached
 
 
 # ---------------------------------------------------------------------- metad2a

@@ -355,7 +355,9 @@ def _excluded(md, space: CellSpace, task: Any, exclude_sources: Sequence[str], m
     the predictor (and its cache key) is unchanged otherwise."""
     if task is None:
         return None
-    same = _same_tasks_cached(md, task, space.name)
+    from ..meta_dataset import same_tasks
+
+    same = same_tasks(md, task, space=space.name)  # cached on md: not once per seed
     extra = [t for t in same if t != task and source_of(t) not in set(exclude_sources)]
     if not extra:
         return task
@@ -365,22 +367,6 @@ def _excluded(md, space: CellSpace, task: Any, exclude_sources: Sequence[str], m
                        "(not a transfer setting); left out of meta-training", method, task,
                        ", ".join(extra))
     return tuple(sorted({str(task), *extra}))
-
-
-def _same_tasks_cached(md, task: Any, space: str) -> list[str]:
-    """``same_tasks(md, task, space=space)``, computed once per meta-dataset object, task id,
-    space and the user tables loaded under that id (a content pass over the triples for a
-    user table: not once per seed); cached on ``md`` (gone with it). A table or Series
-    target is not cached."""
-    from ..meta_dataset import _USER_CONTENTS, same_tasks
-
-    if not isinstance(task, str):
-        return same_tasks(md, task, space=space)
-    cache = md.__dict__.setdefault("_same_tasks_cache", {})
-    key = (task, space, tuple(_USER_CONTENTS.get(task, {})))
-    if key not in cache:
-        cache[key] = same_tasks(md, task, space=space)
-    return list(cache[key])
 
 
 def _resolvable(md, task: str) -> bool:

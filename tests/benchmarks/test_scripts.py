@@ -113,15 +113,15 @@ def test_foundation_summary_merge(tmp_path):
                                         "tasks": {"a/x": row(1), "b/y": row(2)}})
     new = {"seeds": 3, "budget": 50, "tasks": {"a/x": row(9)}}
     exp = lambda t: row(0)["settings"]  # noqa: E731
-    got = fd.merge_summary(path, new, ["rea", "rs"], exp)
+    got = fd.merge_summary(path, new, ["rea", "rs"], expected=exp)
     assert got["tasks"] == {"b/y": row(2), "a/x": row(9)}  # other task kept, own task replaced
     for other in ({"seeds": 4}, {"budget": 100}, {"settings": {"rs": {"k": 1}}},
                   {"settings": {"rs": {"k": 1}, "rea": {"k": 2}}}):
-        got = fd.merge_summary(path, new, meth, lambda t: row(0, **other)["settings"])
+        got = fd.merge_summary(path, new, meth, expected=lambda t: row(0, **other)["settings"])
         assert list(got["tasks"]) == ["a/x"]  # other settings (a method's too): dropped
-    assert fd.merge_summary(tmp_path / "none.json", new, meth, exp) == new
+    assert fd.merge_summary(tmp_path / "none.json", new, meth, expected=exp) == new
     (tmp_path / "bad.json").write_text("{")
-    assert fd.merge_summary(tmp_path / "bad.json", new, meth, exp) == new
+    assert fd.merge_summary(tmp_path / "bad.json", new, meth, expected=exp) == new
 
 
 def test_summary_merge_compares_method_settings(tmp_path):
@@ -129,9 +129,12 @@ def test_summary_merge_compares_method_settings(tmp_path):
     is dropped though seeds, budget and method names match; one recording the settings this
     run gives is kept (both scripts, through ``common.kept_tasks``)."""
     pm, fd = _load("proxy_methods"), _load("foundation")
+    import common
+
+    assert pm.merge_summary is common.merge_summary is fd.merge_summary  # one merge
     meth = ["rs", "metad2a"]
-    for mod, exp in ((pm, pm.expected_settings("nb201/cifar10", meth, 2, 20)),
-                     (fd, fd.expected_settings("nb201/cifar10", meth, 2, 20))):
+    for mod, kw in ((pm, pm.method_kwargs), (fd, None)):
+        exp = common.expected_settings("nb201/cifar10", meth, 2, 20, kw)
         assert exp["methods"]["metad2a"]["exclude_sources"]  # recorded, as the harness does
         old = json.loads(json.dumps(exp))
         del old["methods"]["metad2a"]["exclude_sources"]
@@ -140,29 +143,52 @@ def test_summary_merge_compares_method_settings(tmp_path):
         path = _write(tmp_path / f"{mod.__name__}.json",
                       {"seeds": 2, "budget": 20, "methods": meth, "tasks": tasks})
         new = {"seeds": 2, "budget": 20, "methods": meth, "tasks": {"x/y": {}}}
-        got = (mod.merge_summary(path, new) if mod is pm
-               else mod.merge_summary(path, new, meth))
+        got = mod.merge_summary(path, new, meth, kw)
         assert sorted(got["tasks"]) == ["nb201/cifar10", "x/y"]
 
 
-def test_proxy_methods_summary_merge(tmp_path):
+def test_proxy_methods_summary_merge(tmp_path, monkeypatch):
     pm = _load("proxy_methods")
+    import common
+
     meth = ["rs", "rea"]
 
     def row(v, budget=20):
         return {"optimum": v, "methods": {m: {} for m in meth},
-                "settings": pm.expected_settings("nb201/cifar10", meth, 2, budget)}
+                "settings": common.expected_settings("nb201/cifar10", meth, 2, budget,
+                                                     pm.method_kwargs)}
+
+    def merge(path, new):
+        return pm.merge_summary(path, new, new["methods"], pm.method_kwargs)
 
     path = _write(tmp_path / "s.json", {"seeds": 2, "budget": 20, "methods": meth,
                                         "tasks": {"nb201/cifar10": row(1), "b/y": row(2)}})
     new = {"seeds": 2, "budget": 20, "methods": ["rea", "rs"], "tasks": {"b/y": row(9)}}
-    assert pm.merge_summary(path, new)["tasks"] == {"nb201/cifar10": row(1), "b/y": row(9)}
-    assert list(pm.merge_summary(path, {**new, "methods": ["rs"]})["tasks"]) == ["b/y"]
-    assert list(pm.merge_summary(path, {**new, "budget": 30})["tasks"]) == ["b/y"]
+    assert merge(path, new)["tasks"] == {"nb201/cifar10": row(1), "b/y": row(9)}
+    assert list(merge(path, {**new, "methods": ["rs"]})["tasks"]) == ["b/y"]
+    assert list(merge(path, {**new, "budget": 30})["tasks"]) == ["b/y"]
     old = {"optimum": 1, "methods": {m: {} for m in meth}}  # an older summary: no settings
     path = _write(tmp_path / "o.json", {"seeds": 2, "budget": 20, "methods": meth,
                                         "tasks": {"nb201/cifar10": old}})
-    assert list(pm.merge_summary(path, new)["tasks"]) == ["b/y"]
+    assert list(merge(path, new)["tasks"]) == ["b/y"]
+    # the settings of a task on disk: from the tasks table (no benchmark built), once a run
+    import metanas.benchmarks as mb
+
+    monkeypatch.setattr(mb, "get_benchmark", lambda *a, **k: pytest.fail("table loaded"))
+    assert common.task_id_and_space("cifar100") == ("nb201/cifar100", "nb201")
+    r0, calls = row(0), []
+    path = _write(tmp_path / "s.json", {"seeds": 2, "budget": 20, "methods": meth,
+                                        "tasks": {"nb201/cifar10": row(1)}})
+    real = common.expected_settings
+    monkeypatch.setattr(common, "expected_settings",
+                        lambda t, *a: calls.append(t) or real(t, *a))
+    expected = common.settings_per_task(meth, 2, 20, pm.method_kwargs)
+    for t in ("a/x", "b/y"):
+        new["tasks"][t] = r0
+        got = pm.merge_summary(path, new, meth, pm.method_kwargs, expected=expected)
+        assert list(got["tasks"]) == ["nb201/cifar10", "b/y", "a/x"]
+        _write(path, got)
+    assert calls == ["nb201/cifar10"]  # the task on disk: once, not at every merge
 
 
 def test_default_outputs_are_anchored_at_the_repo():
