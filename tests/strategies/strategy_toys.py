@@ -1,6 +1,8 @@
-"""Synthetic evaluator for the strategy tests (unit tests only; no benchmark tables)."""
+"""Synthetic evaluator and meta-dataset for the strategy tests (unit tests only; no benchmark
+tables)."""
 
 import numpy as np
+import pandas as pd
 
 from metanas import spaces
 from metanas.benchmarks import Evaluation
@@ -23,3 +25,28 @@ class LinearToy:
         self.n_evaluations += len(archs)
         v = enc.onehot(self.space, archs) @ self.w
         return [Evaluation(float(x)) for x in v]
+
+
+def toy_meta_dataset(space_name: str = "transnas_micro", feat: int | None = None):
+    """Three synthetic tasks ``toy/t0..2`` of 60 archs each, valued by one fixed random linear
+    function of the cell (metric ``acc``, split ``valid``); with ``feat``, each task has
+    samples (2 classes x 3 feature vectors of size ``feat``), else none."""
+    from metanas.meta_dataset import MetaDataset
+
+    sp = spaces.get(space_name)
+    rng = np.random.default_rng(0)
+    allx = sp.all_array()
+    w = rng.normal(size=(sp.n_edges, sp.n_ops))
+    tasks, triples = [], []
+    for i in range(3):
+        samples = rng.normal(size=(2, 3, feat)).tolist() if feat is not None else None
+        tasks.append(dict(task=f"toy/t{i}", space=sp.name, description="synthetic",
+                          n_classes=2, class_ids=[0, 1], default_metric="acc",
+                          sample_features=samples, report_metric=None, source="test",
+                          licence="CC0"))
+        for r in rng.choice(len(allx), 60, replace=False):
+            a = tuple(int(v) for v in allx[r])
+            triples.append(dict(task=f"toy/t{i}", space=sp.name, arch=sp.to_str(a),
+                                metric="acc", value=float(sum(w[j, o] for j, o in enumerate(a))),
+                                fidelity=0, split="valid", source="test"))
+    return MetaDataset(pd.DataFrame(tasks), pd.DataFrame(triples), name="toy")

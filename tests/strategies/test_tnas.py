@@ -14,7 +14,7 @@ from metanas.meta.tnas_train import TrainConfig, train
 from metanas.meta_dataset import MetaDataset
 from metanas.search import run_search
 from metanas.strategies.tnas import shipped_checkpoint
-from strategy_toys import LinearToy
+from strategy_toys import LinearToy, toy_meta_dataset
 
 SPACE = spaces.get("transnas_micro")
 FEAT = 8
@@ -24,21 +24,7 @@ FAST = dict(n_init=4, adapt_steps=3, adapt_patience=2)
 def _tiny_checkpoint(out, seed: int = 0) -> str:
     """A checkpoint meta-trained for 3 iterations (meta-training seed ``seed``) on 3
     synthetic tasks (with samples)."""
-    rng = np.random.default_rng(0)
-    allx = SPACE.all_array()
-    w = rng.normal(size=(SPACE.n_edges, SPACE.n_ops))
-    tasks, triples = [], []
-    for i in range(3):
-        tasks.append(dict(task=f"toy/t{i}", space=SPACE.name, description="synthetic",
-                          n_classes=2, class_ids=[0, 1], default_metric="acc",
-                          sample_features=rng.normal(size=(2, 3, FEAT)).tolist(),
-                          report_metric=None, source="test", licence="CC0"))
-        for r in rng.choice(len(allx), 60, replace=False):
-            a = tuple(int(v) for v in allx[r])
-            triples.append(dict(task=f"toy/t{i}", space=SPACE.name, arch=SPACE.to_str(a),
-                                metric="acc", value=float(sum(w[j, o] for j, o in enumerate(a))),
-                                fidelity=0, split="valid", source="test"))
-    md = MetaDataset(pd.DataFrame(tasks), pd.DataFrame(triples), name="toy")
+    md = toy_meta_dataset(SPACE.name, feat=FEAT)
     cfg = TrainConfig(space=SPACE.name, iters=3, inner_steps=2, batch_size=20, val_every=3,
                       val_k=8, val_m=10, val_draws=1, context_top=4, context_random=20,
                       model={"mlp_hidden": [16], "feat_dim": 4}, seed=seed)

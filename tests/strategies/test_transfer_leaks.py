@@ -6,12 +6,12 @@ import json
 import logging
 import shutil
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from metanas import spaces, strategies
 from metanas.meta_dataset import MetaDataset, load_user_table
+from strategy_toys import toy_meta_dataset
 
 LIVE = "dataset:digits:classes=2,3,4,5,7"  # the same data as digits_live/digits-2-3-4-5-7
 SMALL = dict(epochs=1, hidden=8)
@@ -215,22 +215,7 @@ def test_tnas_warns_for_a_live_spec_of_a_training_task(tmp_path, caplog):
 
 
 def _toy_md():
-    sp = spaces.get("transnas_micro")
-    rng = np.random.default_rng(0)
-    allx = sp.all_array()
-    w = rng.normal(size=(sp.n_edges, sp.n_ops))
-    tasks, triples = [], []
-    for i in range(3):
-        tasks.append(dict(task=f"toy/t{i}", space=sp.name, description="synthetic",
-                          n_classes=2, class_ids=[0, 1], default_metric="acc",
-                          sample_features=None, report_metric=None, source="test",
-                          licence="CC0"))
-        for r in rng.choice(len(allx), 60, replace=False):
-            a = tuple(int(v) for v in allx[r])
-            triples.append(dict(task=f"toy/t{i}", space=sp.name, arch=sp.to_str(a),
-                                metric="acc", value=float(sum(w[j, o] for j, o in enumerate(a))),
-                                fidelity=0, split="valid", source="test"))
-    return MetaDataset(pd.DataFrame(tasks), pd.DataFrame(triples), name="toy")
+    return toy_meta_dataset("transnas_micro")
 
 
 def test_tnas_warns_for_a_validation_task_and_records_it(tmp_path, caplog):
