@@ -35,12 +35,6 @@ def read_val_tasks(ckpt: Path, state_name: str = "training_state.json") -> list[
     return None
 
 
-def _same(md, task: str, names: Sequence[str]) -> list[str]:
-    from ..meta_dataset import same_task_in
-
-    return same_task_in(md, task, names)
-
-
 def warn_if_seen(logger: logging.Logger, method: str, ckpt, task: Any,
                  training_tasks: Sequence[str], val_tasks: Sequence[str] | None,
                  md_factory=None, warned: set | None = None) -> tuple[list[str], list[str]]:
@@ -57,14 +51,16 @@ def warn_if_seen(logger: logging.Logger, method: str, ckpt, task: Any,
     if key in warned:
         return [], []
     warned.add(key)
+    from ..meta_dataset import same_task_in
+
     md = None
     if md_factory is not None:
         try:
             md = md_factory()
         except Exception as exc:  # no meta-dataset: ids and live specs only
             logger.debug("%s: no meta-dataset for the transfer check (%s)", method, exc)
-    trained = _same(md, task, list(training_tasks or ()))
-    validated = _same(md, task, list(val_tasks or ()))
+    trained = same_task_in(md, task, list(training_tasks or ()))
+    validated = same_task_in(md, task, list(val_tasks or ()))
     if trained == [task]:  # the original wording (tests and users grep it)
         logger.warning("%s: the checkpoint %s was meta-trained on the target task %r "
                        "(not a transfer setting)", method, ckpt, task)
